@@ -1,0 +1,3 @@
+"""ctrkit: CTR models on Keras 3 with DeepCTR's API, and the service that serves them."""
+
+__version__ = "0.1.0"

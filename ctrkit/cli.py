@@ -1,0 +1,67 @@
+"""`ctrkit` command line: train from a spec, serve a model repository."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training import SpecError, TrainingSpec, train_from_spec
+
+    try:
+        spec = TrainingSpec.load(args.spec)
+        result = train_from_spec(
+            spec,
+            rows=args.rows,
+            epochs=args.epochs,
+            export=not args.no_export,
+            repository=args.repository,
+            verbose=args.verbose,
+        )
+    except (SpecError, FileNotFoundError) as exc:
+        print(f"ctrkit train: {exc}", file=sys.stderr)
+        return 2
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in result.validation.items())
+    print(f"validation: {metrics}")
+    if result.planted_auc is not None:
+        print(f"planted model auc on the same rows: {result.planted_auc:.4f}")
+    print(f"trained on {result.rows_seen} rows in {result.seconds:.1f} s ({result.rows_seen / result.seconds:,.0f} rows/s)")
+    if result.version_dir is not None:
+        print(f"exported {result.version_dir}")
+    return 0
+
+
+def _serve(argv: list[str]) -> int:
+    from service.cli import main as serve_main
+
+    return serve_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "serve":
+        return _serve(argv[1:])
+
+    parser = argparse.ArgumentParser(prog="ctrkit", description="CTR models: train, export and serve.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve a model repository over HTTP (see `ctrkit serve --help`)")
+
+    train = commands.add_parser("train", help="train a model from a spec.yaml and export the next version")
+    train.add_argument("spec", type=Path, help="path to models/<name>/spec.yaml")
+    train.add_argument("--rows", type=int, help="use this many rows instead of the spec's")
+    train.add_argument("--epochs", type=int, help="train this many epochs instead of the spec's")
+    train.add_argument("--repository", type=Path, help="export into this directory (default: the spec's folder)")
+    train.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
+    train.set_defaults(handler=_train)
+
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

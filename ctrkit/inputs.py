@@ -1,0 +1,140 @@
+"""Embedding tables and lookups behind `input_from_feature_columns`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import keras
+
+from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from .layers.utils import Hash
+
+
+def create_embedding_dict(
+    sparse_feature_columns: Sequence[SparseFeat],
+    varlen_sparse_feature_columns: Sequence[VarLenSparseFeat],
+    seed: int,
+    l2_reg: float,
+    prefix: str = "sparse_",
+    seq_mask_zero: bool = True,
+) -> dict[str, keras.layers.Embedding]:
+    """One `Embedding` per `embedding_name`; columns sharing a name share the table."""
+    tables: dict[str, keras.layers.Embedding] = {}
+    for fc in sparse_feature_columns:
+        tables[fc.embedding_name] = keras.layers.Embedding(
+            fc.vocabulary_size,
+            fc.embedding_dim,
+            embeddings_initializer=fc.embeddings_initializer,
+            embeddings_regularizer=keras.regularizers.l2(l2_reg),
+            name=prefix + "_emb_" + fc.embedding_name,
+            trainable=fc.trainable,
+        )
+    for fc in varlen_sparse_feature_columns:
+        tables[fc.embedding_name] = keras.layers.Embedding(
+            fc.vocabulary_size,
+            fc.embedding_dim,
+            embeddings_initializer=fc.embeddings_initializer,
+            embeddings_regularizer=keras.regularizers.l2(l2_reg),
+            name=prefix + "_seq_emb_" + fc.embedding_name,
+            mask_zero=seq_mask_zero,
+            trainable=fc.trainable,
+        )
+    return tables
+
+
+def create_embedding_matrix(
+    feature_columns: Iterable,
+    l2_reg: float,
+    seed: int,
+    prefix: str = "",
+    seq_mask_zero: bool = True,
+) -> dict[str, keras.layers.Embedding]:
+    feature_columns = list(feature_columns)
+    sparse = [fc for fc in feature_columns if isinstance(fc, SparseFeat)]
+    varlen = [fc for fc in feature_columns if isinstance(fc, VarLenSparseFeat)]
+    return create_embedding_dict(sparse, varlen, seed, l2_reg, prefix=prefix + "sparse", seq_mask_zero=seq_mask_zero)
+
+
+def _lookup_ids(fc, raw, mask_zero: bool):
+    """Raw values to table ids: hashed or looked up in the graph, or as given."""
+    if fc.use_hash or fc.vocabulary_path is not None:
+        return Hash(fc.vocabulary_size, mask_zero=mask_zero, vocabulary_path=fc.vocabulary_path)(raw)
+    return raw
+
+
+def embedding_lookup(
+    sparse_embedding_dict: dict,
+    sparse_input_dict: dict,
+    sparse_feature_columns: Sequence,
+    return_feat_list: Sequence[str] = (),
+    mask_feat_list: Sequence[str] = (),
+    to_list: bool = False,
+):
+    """Embed each sparse column; returns `group_name -> [(batch, 1, dim), ...]`
+    (or a flat list with `to_list`). `return_feat_list` restricts the columns."""
+    group_embedding_dict: dict[str, list] = defaultdict(list)
+    for fc in sparse_feature_columns:
+        if return_feat_list and fc.name not in return_feat_list:
+            continue
+        ids = _lookup_ids(fc, sparse_input_dict[fc.name], mask_zero=fc.name in mask_feat_list)
+        group_embedding_dict[fc.group_name].append(sparse_embedding_dict[fc.embedding_name](ids))
+    if to_list:
+        return [emb for group in group_embedding_dict.values() for emb in group]
+    return group_embedding_dict
+
+
+def varlen_embedding_lookup(embedding_dict: dict, sequence_input_dict: dict, varlen_sparse_feature_columns: Sequence):
+    """Embed each varlen column: `name -> (batch, maxlen, dim)`, masked where padded."""
+    varlen_embedding_vec_dict = {}
+    for fc in varlen_sparse_feature_columns:
+        ids = _lookup_ids(fc, sequence_input_dict[fc.name], mask_zero=True)
+        varlen_embedding_vec_dict[fc.name] = embedding_dict[fc.embedding_name](ids)
+    return varlen_embedding_vec_dict
+
+
+def get_varlen_pooling_list(embedding_dict: dict, features: dict, varlen_sparse_feature_columns: Sequence, to_list: bool = False):
+    """Pool each varlen column to `(batch, 1, dim)` with its combiner, weights and length."""
+    from .layers.sequence.sequence_pooling_layer import SequencePoolingLayer
+    from .layers.sequence.weighted_sequence_layer import WeightedSequenceLayer
+
+    pooling_vec_list: dict[str, list] = defaultdict(list)
+    for fc in varlen_sparse_feature_columns:
+        seq_input = embedding_dict[fc.name]
+        if fc.length_name is None:
+            if fc.weight_name is not None:
+                seq_input = WeightedSequenceLayer(weight_normalization=fc.weight_norm, supports_masking=True)(
+                    [seq_input, features[fc.weight_name]]
+                )
+            vec = SequencePoolingLayer(fc.combiner, supports_masking=True)(seq_input)
+        else:
+            seq_len = features[fc.length_name]
+            if fc.weight_name is not None:
+                seq_input = WeightedSequenceLayer(weight_normalization=fc.weight_norm)(
+                    [seq_input, seq_len, features[fc.weight_name]]
+                )
+            vec = SequencePoolingLayer(fc.combiner, supports_masking=False)([seq_input, seq_len])
+        pooling_vec_list[fc.group_name].append(vec)
+    if to_list:
+        return [vec for group in pooling_vec_list.values() for vec in group]
+    return pooling_vec_list
+
+
+def get_dense_input(features: dict, feature_columns: Sequence) -> list:
+    """The dense inputs, each through its `transform_fn` when it has one."""
+    dense_input_list = []
+    for fc in feature_columns:
+        if not isinstance(fc, DenseFeat):
+            continue
+        value = features[fc.name]
+        dense_input_list.append(fc.transform_fn(value) if fc.transform_fn is not None else value)
+    return dense_input_list
+
+
+def mergeDict(a: dict, b: dict) -> dict:
+    """Merge two `group -> list` dicts, concatenating the lists of shared groups."""
+    merged: dict[str, list] = defaultdict(list)
+    for source in (a, b):
+        for key, values in source.items():
+            merged[key].extend(values)
+    return merged

@@ -1,0 +1,50 @@
+"""Every ctrkit layer, under DeepCTR's names: `from ctrkit.layers import CIN`.
+
+All layers are registered with Keras (package "ctrkit"), so models using them
+reload with `keras.models.load_model` without `custom_objects`; the
+`custom_objects` dict is kept for code written for DeepCTR.
+"""
+
+from .activation import Dice
+from .core import DNN, LocalActivationUnit, PredictionLayer, RegulationModule
+from .dot_interaction import DotInteraction
+from .interaction import (
+    CIN,
+    FM,
+    AFMLayer,
+    BiInteractionPooling,
+    BilinearInteraction,
+    BridgeModule,
+    CrossNet,
+    CrossNetMix,
+    FEFMLayer,
+    FGCNNLayer,
+    FieldWiseBiInteraction,
+    FwFMLayer,
+    InnerProductLayer,
+    InteractingLayer,
+    OutterProductLayer,
+    SENETLayer,
+)
+from .normalization import LayerNormalization
+from .sequence import (
+    AttentionSequencePoolingLayer,
+    BiasEncoding,
+    BiLSTM,
+    DynamicGRU,
+    KMaxPooling,
+    PositionEncoding,
+    SequencePoolingLayer,
+    Transformer,
+    WeightedSequenceLayer,
+)
+from .transforms import Log1p, Rescale
+from .utils import Hash, Linear, NoMask
+
+custom_objects = {
+    name: obj
+    for name, obj in dict(globals()).items()
+    if isinstance(obj, type) and not name.startswith("_")
+}
+
+__all__ = sorted(custom_objects) + ["custom_objects"]

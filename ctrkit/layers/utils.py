@@ -1,0 +1,215 @@
+"""Small layers and tensor helpers shared by the models.
+
+`Hash` is the one layer here that needs TensorFlow itself: string hashing and
+vocabulary lookup are the edge between raw feature values and the network, and
+running them inside the graph is what keeps training and serving from skewing.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+
+import keras
+from keras import ops
+
+
+def _read_vocabulary(path: str) -> tuple[list[str], list[int]]:
+    """Read DeepCTR's vocabulary file: lines `value,key`, value an int id."""
+    keys, values = [], []
+    with open(path, newline="") as handle:
+        for line_number, row in enumerate(csv.reader(handle), start=1):
+            if not row:
+                continue
+            if len(row) != 2:
+                raise ValueError(
+                    f"vocabulary file {path!r} line {line_number}: expected 'value,key', got {row!r}"
+                )
+            try:
+                values.append(int(row[0]))
+            except ValueError:
+                raise ValueError(
+                    f"vocabulary file {path!r} line {line_number}: value {row[0]!r} is not an integer"
+                ) from None
+            keys.append(row[1])
+    return keys, values
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class Hash(keras.layers.Layer):
+    """Map raw values to integer ids in `[0, num_buckets)` inside the graph.
+
+    Without `vocabulary_path` the value (cast to string first) is hashed with
+    TensorFlow's fast fingerprint hash. With `mask_zero=True`, the values
+    `"0"` and `""` (padding) map to id 0 and every other value to
+    `[1, num_buckets)`. With `vocabulary_path`, values are looked up in the
+    `value,key` CSV file (DeepCTR's format); unknown keys map to 0, so the
+    file's ids should start at 1.
+
+    Input: any shape, string or integer dtype. Output: same shape, int32.
+
+    Example:
+    >>> import numpy as np
+    >>> ids = Hash(10)(np.array([["a"], ["b"]]))
+    >>> ids.shape
+    TensorShape([2, 1])
+    """
+
+    def __init__(
+        self,
+        num_buckets: int,
+        mask_zero: bool = False,
+        vocabulary_path: str | None = None,
+        **kwargs,
+    ):
+        num_buckets = int(num_buckets)
+        if num_buckets < 1:
+            raise ValueError(f"num_buckets must be a positive integer, got {num_buckets}")
+        if mask_zero and num_buckets < 2 and vocabulary_path is None:
+            raise ValueError("num_buckets must be at least 2 when mask_zero=True")
+        super().__init__(**kwargs)
+        self.num_buckets = num_buckets
+        self.mask_zero = mask_zero
+        self.vocabulary_path = vocabulary_path
+        self._table = None
+        if vocabulary_path is not None:
+            import tensorflow as tf
+
+            keys, values = _read_vocabulary(vocabulary_path)
+            initializer = tf.lookup.KeyValueTensorInitializer(
+                tf.constant(keys, tf.string), tf.constant(values, tf.int64)
+            )
+            self._table = tf.lookup.StaticHashTable(initializer, default_value=0)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        if x.dtype != tf.string:
+            x = tf.strings.as_string(x)
+        if self._table is not None:
+            ids = self._table.lookup(x)
+        else:
+            buckets = self.num_buckets - 1 if self.mask_zero else self.num_buckets
+            ids = tf.strings.to_hash_bucket_fast(x, buckets)
+            if self.mask_zero:
+                padding = tf.logical_or(tf.equal(x, "0"), tf.equal(x, ""))
+                ids = tf.where(padding, tf.zeros_like(ids), ids + 1)
+        return tf.cast(ids, tf.int32)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="int32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_buckets=self.num_buckets,
+            mask_zero=self.mask_zero,
+            vocabulary_path=self.vocabulary_path,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class Linear(keras.layers.Layer):
+    """The linear (logistic-regression) part of a CTR model.
+
+    `mode=0`: input is the 1-d "embeddings" of the sparse features, summed.
+    `mode=1`: input is the concatenated dense values, times a kernel.
+    `mode=2`: input is `[sparse, dense]`, both of the above added.
+
+    Output: `(batch, 1)`, plus a bias when `use_bias`.
+    """
+
+    def __init__(
+        self, l2_reg: float = 0.0, mode: int = 0, use_bias: bool = False, seed: int = 1024, **kwargs
+    ):
+        if mode not in (0, 1, 2):
+            raise ValueError(f"mode must be 0, 1 or 2, got {mode!r}")
+        super().__init__(**kwargs)
+        self.l2_reg = l2_reg
+        self.mode = mode
+        self.use_bias = use_bias
+        self.seed = seed
+
+    def build(self, input_shape):
+        if self.use_bias:
+            self.bias = self.add_weight(name="linear_bias", shape=(1,), initializer="zeros")
+        if self.mode != 0:
+            dense_shape = input_shape[-1] if self.mode == 1 else input_shape[1][-1]
+            self.kernel = self.add_weight(
+                name="linear_kernel",
+                shape=(int(dense_shape), 1),
+                initializer=keras.initializers.GlorotNormal(self.seed),
+                regularizer=keras.regularizers.l2(self.l2_reg),
+            )
+
+    def call(self, inputs):
+        if self.mode == 0:
+            logit = ops.sum(inputs, axis=-1, keepdims=False)
+        elif self.mode == 1:
+            logit = ops.matmul(inputs, self.kernel)
+        else:
+            sparse, dense = inputs
+            logit = ops.sum(sparse, axis=-1, keepdims=False) + ops.matmul(dense, self.kernel)
+        if self.use_bias:
+            logit = logit + self.bias
+        return logit
+
+    def compute_output_shape(self, input_shape):
+        return (None, 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(l2_reg=self.l2_reg, mode=self.mode, use_bias=self.use_bias, seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class NoMask(keras.layers.Layer):
+    """Pass the input through and drop its Keras mask."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, x, mask=None):
+        return x
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def concat_func(inputs: Sequence, axis: int = -1, mask: bool = False):
+    """Concatenate a list of tensors; a single tensor is returned as is."""
+    inputs = list(inputs)
+    if not mask:
+        inputs = [NoMask()(x) for x in inputs]
+    if len(inputs) == 1:
+        return inputs[0]
+    return keras.layers.Concatenate(axis=axis)(inputs)
+
+
+def add_func(inputs: Sequence):
+    """Add a list of same-shape tensors; a single tensor is returned as is."""
+    inputs = list(inputs)
+    if len(inputs) == 1:
+        return inputs[0]
+    return keras.layers.Add()(inputs)
+
+
+def combined_dnn_input(sparse_embedding_list: Sequence, dense_value_list: Sequence):
+    """Flatten the sparse embeddings and the dense values into one DNN input."""
+    flat = []
+    if sparse_embedding_list:
+        flat.append(keras.layers.Flatten()(concat_func(sparse_embedding_list)))
+    if dense_value_list:
+        flat.append(keras.layers.Flatten()(concat_func(dense_value_list)))
+    if not flat:
+        raise ValueError("the DNN has no input: give at least one sparse or dense feature column")
+    return concat_func(flat)

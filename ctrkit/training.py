@@ -1,0 +1,302 @@
+"""Train a model from a YAML spec and export it as the next bundle version.
+
+A spec (`models/<name>/spec.yaml`) says where the rows come from, which
+feature columns to build, which model with which hyperparameters, and how to
+train. `ctrkit train` runs it; see README for the format.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+
+SYNTHETIC_GENERATORS = ("criteo", "avazu", "movielens", "census")
+FILE_FORMATS = ("criteo", "avazu", "movielens", "census", "csv", "parquet")
+
+
+class SpecError(ValueError):
+    """The spec is invalid; the message names the offending key."""
+
+
+@dataclass
+class TrainingSpec:
+    name: str
+    directory: Path
+    data: dict[str, Any]
+    label: list[str]
+    features: list[dict[str, Any]]
+    model_class: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainingSpec:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise SpecError(f"{path}: expected a mapping at the top level")
+        return cls.from_dict(raw, path.parent)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any], directory: Path) -> TrainingSpec:
+        for key in ("data", "features", "model"):
+            if key not in raw:
+                raise SpecError(f"spec is missing the {key!r} section")
+        unknown = set(raw) - {"name", "data", "label", "features", "model", "training", "defaults"}
+        if unknown:
+            raise SpecError(f"spec has unknown top-level keys {sorted(unknown)}")
+        model = raw["model"]
+        if not isinstance(model, dict) or "class" not in model:
+            raise SpecError("spec 'model' needs a 'class' (e.g. DeepFM)")
+        label = raw.get("label", "label")
+        return cls(
+            name=str(raw.get("name") or directory.name),
+            directory=directory,
+            data=dict(raw["data"]),
+            label=[label] if isinstance(label, str) else list(label),
+            features=list(raw["features"]),
+            model_class=str(model["class"]),
+            model_params=dict(model.get("params") or {}),
+            training=dict(raw.get("training") or {}),
+            defaults=dict(raw.get("defaults") or {}),
+        )
+
+
+def load_frame(data: Mapping[str, Any], base_dir: Path, rows_override: int | None = None):
+    """The spec's rows as a DataFrame, and the planted AUC when synthetic."""
+    from . import data as datasets
+
+    source = data.get("source", "synthetic")
+    if source == "synthetic":
+        generator = data.get("generator", "criteo")
+        if generator not in SYNTHETIC_GENERATORS:
+            raise SpecError(f"data.generator must be one of {SYNTHETIC_GENERATORS}, got {generator!r}")
+        rows = int(rows_override or data.get("rows", 100_000))
+        dataset = getattr(datasets, f"make_{generator}")(rows, seed=int(data.get("seed", 0)))
+        return dataset.frame, dataset
+    if source == "file":
+        if "path" not in data:
+            raise SpecError("data.path is required when data.source is 'file'")
+        path = Path(data["path"])
+        if not path.is_absolute():
+            path = (base_dir / path).resolve()
+        fmt = data.get("format", "csv")
+        if fmt not in FILE_FORMATS:
+            raise SpecError(f"data.format must be one of {FILE_FORMATS}, got {fmt!r}")
+        if fmt == "csv":
+            frame = pd.read_csv(path)
+        elif fmt == "parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = getattr(datasets, f"read_{fmt}")(path)
+        if rows_override:
+            frame = frame.iloc[:rows_override]
+        return frame, None
+    raise SpecError(f"data.source must be 'synthetic' or 'file', got {source!r}")
+
+
+def _dense_transform(spec: Any, values: pd.Series, name: str):
+    from .layers.transforms import Log1p, Rescale
+
+    if spec in (None, "none"):
+        return None
+    if spec == "log1p":
+        return Log1p(name=f"log1p_{name}")
+    if spec == "minmax":
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        return Rescale(low, (high - low) or 1.0, name=f"minmax_{name}")
+    if spec == "standardize":
+        mean, std = float(np.nanmean(values)), float(np.nanstd(values))
+        return Rescale(mean, std or 1.0, name=f"standardize_{name}")
+    raise SpecError(f"feature {name!r}: transform must be none, log1p, minmax or standardize, got {spec!r}")
+
+
+def build_feature_columns(features: Sequence[Mapping[str, Any]], frame: pd.DataFrame) -> list:
+    """Feature columns from the spec's `features` list; transforms that need
+    statistics (minmax, standardize) measure them on `frame`."""
+    columns: list = []
+    for i, group in enumerate(features):
+        group = dict(group)
+        kind = group.pop("kind", None)
+        names = group.pop("names", None) or [group.pop("name", None)]
+        if kind not in ("sparse", "dense", "varlen") or not all(names):
+            raise SpecError(f"features[{i}] needs kind (sparse|dense|varlen) and name or names")
+        for name in names:
+            if name not in frame.columns:
+                raise SpecError(f"features[{i}]: column {name!r} is not in the data")
+            params = dict(group)
+            try:
+                if kind == "dense":
+                    transform = _dense_transform(params.pop("transform", None), frame[name], name)
+                    columns.append(DenseFeat(name, transform_fn=transform, **params))
+                elif kind == "sparse":
+                    columns.append(SparseFeat(name, **params))
+                else:
+                    maxlen = params.pop("maxlen")
+                    combiner = params.pop("combiner", "mean")
+                    params.pop("separator", None)
+                    columns.append(VarLenSparseFeat(SparseFeat(name, **params), maxlen, combiner))
+            except (TypeError, KeyError, ValueError) as exc:
+                raise SpecError(f"features[{i}] ({name}): {exc}") from None
+    return columns
+
+
+def _separators(features: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    out = {}
+    for group in features:
+        if group.get("kind") == "varlen":
+            for name in group.get("names") or [group.get("name")]:
+                out[name] = group.get("separator", "|")
+    return out
+
+
+def model_input(frame: pd.DataFrame, columns: Sequence, separators: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """NumPy inputs for `fit`/`predict` from raw frame columns: missing
+    categoricals become "" (strings) or 0 (ids), missing counts 0, multi-value
+    strings are split and padded to `maxlen`."""
+    separators = separators or {}
+    out: dict[str, np.ndarray] = {}
+    for fc in columns:
+        if fc.name in out:
+            continue
+        values = frame[fc.name]
+        if isinstance(fc, DenseFeat):
+            out[fc.name] = values.fillna(0).to_numpy(dtype="float32")
+        elif isinstance(fc, SparseFeat):
+            if fc.dtype == "string":
+                out[fc.name] = values.fillna("").astype(str).to_numpy(dtype=object)
+            else:
+                out[fc.name] = values.fillna(0).to_numpy(dtype=fc.dtype)
+        else:
+            pad = "" if fc.dtype == "string" else 0
+            rows = values.fillna("").astype(str).str.split(separators.get(fc.name, "|"))
+            rows = [[v for v in row if v][: fc.maxlen] for row in rows]
+            if fc.dtype != "string":
+                rows = [[int(v) for v in row] for row in rows]
+            padded = [row + [pad] * (fc.maxlen - len(row)) for row in rows]
+            out[fc.name] = np.array(padded, dtype=object if fc.dtype == "string" else fc.dtype)
+    return out
+
+
+def build_model(model_class: str, columns: list, params: Mapping[str, Any]):
+    from . import models
+
+    try:
+        builder = getattr(models, model_class)
+    except AttributeError:
+        raise SpecError(f"model.class {model_class!r} is not a ctrkit model; known: {models.__all__}") from None
+    params = dict(params)
+    try:
+        if "linear_feature_columns" in inspect.signature(builder).parameters:
+            return builder(columns, columns, **params)
+        return builder(columns, **params)
+    except TypeError as exc:
+        raise SpecError(f"model.params for {model_class}: {exc}") from None
+
+
+@dataclass
+class TrainingResult:
+    model: Any
+    feature_columns: list
+    validation: dict[str, float]
+    rows_seen: int
+    seconds: float
+    planted_auc: float | None
+    version_dir: Path | None
+
+
+def train_from_spec(
+    spec: TrainingSpec,
+    *,
+    rows: int | None = None,
+    epochs: int | None = None,
+    export: bool = True,
+    repository: str | Path | None = None,
+    verbose: int | str = "auto",
+) -> TrainingResult:
+    """Train the spec's model, report validation AUC and log loss, export it."""
+    import keras
+
+    from .data import roc_auc_score, log_loss, train_valid_split
+    from .export import export_model
+
+    frame, synthetic = load_frame(spec.data, spec.directory, rows)
+    missing = [c for c in spec.label if c not in frame.columns]
+    if missing:
+        raise SpecError(f"label column(s) {missing} are not in the data")
+    valid_fraction = float(spec.data.get("valid_fraction", 0.2))
+    train_frame, valid_frame = train_valid_split(frame, valid_fraction, seed=int(spec.data.get("seed", 0)))
+    columns = build_feature_columns(spec.features, train_frame)
+    separators = _separators(spec.features)
+    x_train = model_input(train_frame, columns, separators)
+    x_valid = model_input(valid_frame, columns, separators)
+    y_train = [train_frame[c].to_numpy(dtype="float32") for c in spec.label]
+    y_valid = [valid_frame[c].to_numpy(dtype="float32") for c in spec.label]
+
+    keras.utils.set_random_seed(int(spec.training.get("seed", 0)))
+    model = build_model(spec.model_class, columns, spec.model_params)
+    optimizer = keras.optimizers.get(
+        {"class_name": spec.training.get("optimizer", "adam"), "config": {"learning_rate": float(spec.training.get("learning_rate", 1e-3))}}
+    )
+    binary = [getattr(layer, "task", "binary") == "binary" for layer in (model.get_layer(n) for n in model.output_names)]
+    losses = ["binary_crossentropy" if b else "mse" for b in binary]
+    model.compile(optimizer, losses if len(losses) > 1 else losses[0])
+
+    epochs = int(epochs or spec.training.get("epochs", 1))
+    batch_size = int(spec.training.get("batch_size", 1024))
+    started = time.perf_counter()
+    model.fit(
+        x_train,
+        y_train if len(y_train) > 1 else y_train[0],
+        batch_size=batch_size,
+        epochs=epochs,
+        verbose=verbose,
+        shuffle=True,
+    )
+    seconds = time.perf_counter() - started
+    predictions = model.predict(x_valid, batch_size=max(batch_size, 4096), verbose=0)
+    predictions = predictions if isinstance(predictions, list) else [predictions]
+
+    validation: dict[str, float] = {}
+    for name, is_binary, y, p in zip(spec.label, binary, y_valid, predictions):
+        p = np.asarray(p).reshape(-1)
+        prefix = "" if len(spec.label) == 1 else f"{name}_"
+        if is_binary:
+            validation[f"{prefix}auc"] = float(roc_auc_score(y, p))
+            validation[f"{prefix}logloss"] = float(log_loss(y, p))
+        else:
+            validation[f"{prefix}rmse"] = float(math.sqrt(np.mean((y - p) ** 2)))
+
+    planted = None
+    if synthetic is not None and len(spec.label) == 1:
+        planted = float(synthetic.subset(valid_frame.index.to_numpy()).planted_auc)
+
+    version_dir = None
+    if export:
+        version_dir = export_model(
+            model,
+            Path(repository) if repository else spec.directory,
+            columns,
+            name=spec.name,
+            rows_seen=len(train_frame) * epochs,
+            validation=validation,
+            defaults=spec.defaults or None,
+            model_class=spec.model_class,
+            training_seconds=round(seconds, 3),
+        )
+    return TrainingResult(model, columns, validation, len(train_frame) * epochs, seconds, planted, version_dir)

@@ -1,0 +1,117 @@
+"""Configuration of the serving service.
+
+Every field is read from an environment variable with the prefix ``CTR_``
+(``model_repository`` -> ``CTR_MODEL_REPOSITORY``) and is also a
+``ctrkit serve`` option (``--model-repository``); see :mod:`service.cli`.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class VersionPolicy(str, Enum):
+    """How the serving version of each model moves.
+
+    ``latest``: a version is loaded, warmed up and activated as soon as it appears
+    in the repository. ``specific``: the serving version only moves on explicit
+    request (pinned at start-up with ``model_versions``).
+    """
+
+    LATEST = "latest"
+    SPECIFIC = "specific"
+
+
+class LogLevel(str, Enum):
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+
+
+class Settings(BaseSettings):
+    """All settings of the service, with their defaults."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CTR_", case_sensitive=False, extra="ignore", frozen=True
+    )
+
+    model_repository: Path = Field(
+        Path("models"), description="Directory holding <model>/<version>/ export bundles."
+    )
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    admin_token: str | None = Field(
+        None, description="Bearer token for the /admin routes (they are refused when unset)."
+    )
+    version_policy: VersionPolicy = Field(
+        VersionPolicy.LATEST, description="latest: follow new versions; specific: move only on request."
+    )
+    model_versions: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description='Versions to serve at start-up, e.g. {"criteo_deepfm": 3} (JSON) or criteo_deepfm=3.',
+    )
+    default_model: str | None = Field(
+        None, description="Model used when a request names none (default: the only model, if one)."
+    )
+    poll_interval_s: float = Field(
+        10.0, ge=0, description="Seconds between repository scans for new versions (0: never)."
+    )
+    max_batch_rows: int = Field(1024, ge=1, description="Most rows merged into one model call.")
+    batch_timeout_ms: float = Field(
+        1.0, ge=0, description="Longest wait for more rows before a model call starts."
+    )
+    max_queue_rows: int = Field(
+        16384, ge=1, description="Rows waiting per model version before requests get 503."
+    )
+    request_timeout_ms: float = Field(
+        1000.0, gt=0, description="Deadline of a prediction request; past it the answer is 504."
+    )
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1, description="Largest request body (413 above).")
+    max_rows_per_request: int = Field(4096, ge=1, description="Most rows in one request (422 above).")
+    model_workers: int = Field(
+        1, ge=1, description="Model calls running at once per model version (threads)."
+    )
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with 503 answers.")
+    warmup_rows: int = Field(
+        64, ge=1, description="Rows of the largest warm-up prediction run before a version serves."
+    )
+    log_level: LogLevel = Field(LogLevel.INFO, description="Logging level.")
+    access_log: bool = Field(False, description="Log every request (costs throughput).")
+    graceful_timeout_s: float = Field(
+        30.0, ge=0, description="Longest wait for in-flight requests on shutdown."
+    )
+
+    @field_validator("model_versions", mode="before")
+    @classmethod
+    def _parse_model_versions(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            return json.loads(text)
+        pairs = {}
+        for item in text.split(","):
+            name, sep, version = item.partition("=")
+            if not sep or not version.strip().isdigit():
+                raise ValueError(f"model_versions item {item!r} is not NAME=VERSION")
+            pairs[name.strip()] = int(version)
+        return pairs
+
+    @model_validator(mode="after")
+    def _check_limits(self) -> "Settings":
+        if self.max_rows_per_request > self.max_queue_rows:
+            raise ValueError(
+                f"max_rows_per_request ({self.max_rows_per_request}) must not exceed "
+                f"max_queue_rows ({self.max_queue_rows}): such a request could never be queued"
+            )
+        return self

@@ -1,0 +1,176 @@
+"""Test helpers: a uvicorn server in a thread, and fake bundles without TensorFlow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import uvicorn
+
+from service.app import create_app
+from service.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """Runs an app under uvicorn (uvloop, httptools) in a thread of its own."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.app = app
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+            log_level="warning", access_log=False, lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> "ServerThread":
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@contextmanager
+def serve(settings: Settings, loader: Any = None, wait_ready: bool = True) -> Iterator[ServerThread]:
+    """A started server for ``settings`` (its port is replaced by a free one)."""
+    port = free_port()
+    settings = settings.model_copy(update={"port": port})
+    server = ServerThread(create_app(settings, loader=loader), port).start()
+    try:
+        if wait_ready:
+            wait_until_ready(server.url)
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_until_ready(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(f"{url}/readyz").status_code == 200:
+            return
+        time.sleep(0.02)
+    raise RuntimeError("the service did not become ready")
+
+
+def settings(repo: Path, **overrides: Any) -> Settings:
+    base = {"model_repository": repo, "poll_interval_s": 0, "log_level": "warning"}
+    return Settings(**{**base, **overrides})
+
+
+# -- fake bundles --------------------------------------------------------------------
+
+def fake_score(columns: dict[str, Any]) -> np.ndarray:
+    """A deterministic per-row function of every input, in (0, 1)."""
+    total = None
+    for name in sorted(columns):
+        arr = np.asarray(columns[name])
+        if arr.dtype == object:
+            part = np.vectorize(len, otypes=[np.float64])(arr) * 0.07
+        else:
+            part = arr.astype(np.float64) * 0.013
+        part = part.reshape(part.shape[0], -1).sum(axis=1)
+        total = part if total is None else total + part
+    return (1.0 / (1.0 + np.exp(-(total - 1.0)))).astype(np.float32)
+
+
+class FakeBundle:
+    """Stands in for :class:`ctrkit.export.Bundle`; ``delay`` slows each call."""
+
+    def __init__(self, path: Path, delay: float = 0.0) -> None:
+        self.path = Path(path)
+        self.spec = json.loads((self.path / "feature_spec.json").read_text())
+        self.delay = delay
+        self.calls: list[int] = []
+
+    @property
+    def name(self) -> str:
+        return self.spec["model"]["name"]
+
+    @property
+    def version(self) -> int:
+        return int(self.spec["model"]["version"])
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.spec["model"]["outputs"])
+
+    def signature(self, **columns: Any) -> dict[str, np.ndarray]:
+        if self.delay:
+            time.sleep(self.delay)
+        rows = len(next(iter(columns.values())))
+        self.calls.append(rows)
+        base = fake_score(columns)
+        return {name: (base + i * 0.001).astype(np.float32) for i, name in enumerate(self.output_names)}
+
+
+def fake_spec(name: str, version: int, outputs: tuple[str, ...] = ("ctr",)) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "model": {
+            "name": name, "class": "Fake", "version": version,
+            "tasks": [{"name": o, "type": "binary"} for o in outputs], "outputs": list(outputs),
+        },
+        "features": [
+            {"name": "C1", "kind": "sparse", "dtype": "string", "vocabulary_size": 1000, "use_hash": True,
+             "vocabulary": None, "embedding_dim": 4, "default": ""},
+            {"name": "user_id", "kind": "sparse", "dtype": "int32", "vocabulary_size": 120, "use_hash": False,
+             "vocabulary": None, "embedding_dim": 4, "default": None},
+            {"name": "I1", "kind": "dense", "dtype": "float32", "dimension": 1, "default": 0.0},
+            {"name": "genres", "kind": "varlen", "dtype": "string", "vocabulary_size": 100, "use_hash": True,
+             "vocabulary": None, "maxlen": 5, "combiner": "mean", "length_name": "genres_len",
+             "weight_name": None, "default": []},
+            {"name": "genres_len", "kind": "length", "dtype": "int32", "length_of": "genres", "default": None},
+        ],
+    }
+
+
+def write_fake_model(repo: Path, name: str, version: int, outputs: tuple[str, ...] = ("ctr",)) -> Path:
+    path = repo / name / str(version)
+    path.mkdir(parents=True)
+    (path / "feature_spec.json").write_text(json.dumps(fake_spec(name, version, outputs)))
+    return path
+
+
+class FakeLoader:
+    """``path -> FakeBundle``, remembering the bundles it made."""
+
+    def __init__(self, delay: float = 0.0, fail: set[str] | None = None) -> None:
+        self.delay = delay
+        self.fail = fail or set()
+        self.bundles: dict[str, FakeBundle] = {}
+
+    def __call__(self, path: Path) -> FakeBundle:
+        key = f"{Path(path).parent.name}/{Path(path).name}"
+        if key in self.fail:
+            raise ValueError(f"cannot load {key}")
+        bundle = self.bundles[key] = FakeBundle(path, self.delay)
+        return bundle
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
