@@ -24,11 +24,11 @@ def _train(args: argparse.Namespace) -> int:
     except (SpecError, FileNotFoundError) as exc:
         print(f"ctrkit train: {exc}", file=sys.stderr)
         return 2
-    metrics = "  ".join(f"{k}={v:.4f}" for k, v in result.validation.items())
-    print(f"validation: {metrics}")
+    if result.validation:
+        print("validation: " + "  ".join(f"{k}={v:.4f}" for k, v in result.validation.items()))
     if result.planted_auc is not None:
         print(f"planted model auc on the same rows: {result.planted_auc:.4f}")
-    print(f"trained on {result.rows_seen} rows in {result.seconds:.1f} s ({result.rows_seen / result.seconds:,.0f} rows/s)")
+    print(f"trained on {result.rows_seen} rows in {result.seconds:.1f} s ({result.rows_seen / max(result.seconds, 1e-9):,.0f} rows/s)")
     if result.version_dir is not None:
         print(f"exported {result.version_dir}")
     return 0

@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ctrkit.data.dataset import train_valid_split
-from ctrkit.data.metrics import roc_auc_score
+from ctrkit.data import make_census, roc_auc_score, train_valid_split
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 from ctrkit.models import MMOE
 
@@ -52,8 +51,6 @@ TASKS = ["label_income", "label_marital"]
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     if args.synthetic:
-        from ctrkit.data import make_census
-
         return make_census(args.synthetic, seed=args.seed).frame.copy()
     if not args.data.is_file():
         raise SystemExit(f"{args.data} not found: pass --data PATH, or --synthetic N for synthetic rows")
@@ -123,9 +120,11 @@ def main(argv: list[str] | None = None) -> None:
         loss=["binary_crossentropy", "binary_crossentropy"],
         metrics=[["binary_crossentropy"], ["binary_crossentropy"]],
     )
+    # Labels as (n, 1) columns, the shape of each output, as Keras' metrics expect.
+    train_labels = [train[task].to_numpy().reshape(-1, 1) for task in TASKS]
     model.fit(
         train_model_input,
-        [train["label_income"].to_numpy(), train["label_marital"].to_numpy()],
+        train_labels,
         batch_size=256,
         epochs=args.epochs,
         verbose=2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import enum
 import logging
+import signal
 import sys
 import types
 import typing
@@ -100,6 +101,10 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=settings.graceful_timeout_s,
         server_header=False,
     )
+    # uvicorn re-raises the signal that stopped it once it has shut down; with
+    # these handlers in place that ends run() normally, so the exit status is 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     uvicorn.Server(config).run()
 
 

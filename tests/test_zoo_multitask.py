@@ -104,6 +104,18 @@ def test_three_tasks():
         assert len(outputs) == 3 and all(o.shape == (8, 1) for o in outputs)
 
 
+def test_dnn_options_reach_every_network():
+    model = PLE(tiny_columns(), expert_dnn_hidden_units=(4,), tower_dnn_hidden_units=(4,),
+                gate_dnn_hidden_units=(3,), dnn_use_bn=True, dnn_dropout=0.2, l2_reg_dnn=1e-3,
+                dnn_activation="sigmoid")
+    for name in ("level_0_expert_shared_0", "gate_level_0_specific_ctr", "gate_level_0_shared", "tower_ctcvr"):
+        dnn = model.get_layer(name)
+        assert (dnn.use_bn, dnn.dropout_rate, dnn.l2_reg, dnn.activation) == (True, 0.2, 1e-3, "sigmoid")
+    assert model.get_layer("gate_level_1_specific_ctr").hidden_units == [3]
+    outputs = model.predict(tiny_rows(), verbose=0)
+    assert all(o.shape == (8, 1) and np.all((o > 0) & (o < 1)) for o in outputs)
+
+
 def test_mmoe_gate_mixes_experts():
     """Each task's input is the softmax-gate-weighted sum of the expert outputs."""
     model = MMOE(tiny_columns(), num_experts=3, expert_dnn_hidden_units=(6,), tower_dnn_hidden_units=(4,),

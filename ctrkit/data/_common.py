@@ -72,6 +72,39 @@ def draw_from_cdf(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarr
     return np.minimum(codes, cdf.size - 1).astype(np.int64)
 
 
+def draw_head_tail(
+    rng: np.random.Generator,
+    size: int,
+    n: int,
+    head: int,
+    tail_mass: float,
+    exponent: float = 1.1,
+) -> np.ndarray:
+    """`n` codes in `0..size-1`: a Zipf "head" of the `head` most frequent
+    values, and with probability `tail_mass` a uniform draw from the rare rest.
+
+    This is the shape of real ad logs: a few values carry most rows, and a
+    long tail of values is seen about once. Values in between (seen a handful
+    of times, whose effects no model can estimate) stay rare.
+    """
+    head = min(head, size)
+    codes = draw_zipf(rng, head, n, exponent)
+    if head < size and tail_mass > 0:
+        in_tail = rng.random(n) < tail_mass
+        codes[in_tail] = head + rng.integers(0, size - head, int(in_tail.sum()))
+    return codes
+
+
+def top_effects(rng: np.random.Generator, size: int, top: int, scale: float) -> np.ndarray:
+    """Planted per-value effects: normal(0, scale) for the `top` most frequent
+    codes, 0 for the rest, plus a last entry (indexed by code -1) for "missing"."""
+    effect = np.zeros(size + 1)
+    k = min(top, size)
+    effect[:k] = rng.normal(0.0, scale, k)
+    effect[-1] = rng.normal(0.0, scale)
+    return effect
+
+
 def categorical_cdf(probabilities: Sequence[float]) -> np.ndarray:
     p = np.asarray(probabilities, dtype=np.float64)
     cdf = np.cumsum(p)
@@ -91,10 +124,6 @@ def hex_tokens(size: int, rng: np.random.Generator) -> np.ndarray:
     shifts = np.arange(28, -1, -4, dtype=np.uint64)
     digits = (values[:, None] >> shifts) & np.uint64(0xF)
     return np.ascontiguousarray(_HEX_DIGITS[digits]).view("S8").ravel()
-
-
-def hex_token(rng: np.random.Generator) -> str:
-    return hex_tokens(1, rng)[0].decode()
 
 
 def string_column(codes: np.ndarray, vocabulary: np.ndarray) -> pd.Series:
@@ -131,11 +160,29 @@ def string_column(codes: np.ndarray, vocabulary: np.ndarray) -> pd.Series:
     return pd.Series(values, dtype=STRING_DTYPE)
 
 
-def masked(codes: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    return np.where(missing, -1, codes)
+def list_column(padded: np.ndarray, lengths: np.ndarray) -> pd.Series:
+    """Variable-length integer lists (row i is `padded[i, :lengths[i]]`) as a
+    pandas column: Arrow `list<int32>` when pyarrow is there (cells read as
+    Python lists), else an object column of numpy arrays."""
+    padded = np.asarray(padded, dtype=np.int32)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    valid = np.arange(padded.shape[1])[None, :] < lengths[:, None]
+    offsets = np.zeros(lengths.size + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = padded[valid]
+    if pa is not None:
+        arrow = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))
+        return pd.Series(pd.arrays.ArrowExtensionArray(arrow))
+    cells = np.empty(lengths.size, dtype=object)
+    cells[:] = np.split(flat, offsets[1:-1])
+    return pd.Series(cells)
 
 
-def float_counts(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    out = values.astype(np.float64)
-    out[missing] = np.nan
-    return out
+def draw_categorical(rng: np.random.Generator, probabilities: Sequence[float], n: int) -> np.ndarray:
+    """`n` codes drawn with the given (unnormalised) probabilities."""
+    return draw_from_cdf(rng, categorical_cdf(probabilities), n)
+
+
+def distinct_integers(rng: np.random.Generator, size: int, low: int, high: int) -> np.ndarray:
+    """`size` distinct integers from `[low, high)`, in random order."""
+    return rng.choice(np.arange(low, high, dtype=np.int64), size=size, replace=False)

@@ -11,7 +11,7 @@ import pandas as pd
 from ._common import (
     calibrate_intercept,
     check_rows,
-    draw_zipf,
+    draw_head_tail,
     hex_tokens,
     model_rng,
     sigmoid,
@@ -60,9 +60,12 @@ _MAIN_EFFECTS = {
     "C14": (27, 0.4), "C17": (10, 0.4), "C20": (4, 0.3), "C22": (18, 0.3), "C23": (15, 0.4),
     "C25": (30, 0.4),
 }
-# Zipf exponents: steep for the columns with effects, so that most rows carry a
-# value seen often enough to learn its effect; flatter (long tails) elsewhere.
-_STEEP_COLUMNS = ("C2", "C5", "C8", "C25")
+# Value frequencies: a Zipf head of at most _HEAD values, each seen hundreds of
+# times in 200k rows, then a uniform tail whose values are seen about
+# _TAIL_REPEATS times each in 200k rows (at most _MAX_TAIL of the rows).
+_HEAD = int(__import__("os").environ.get("HEAD", "100"))
+_TAIL_REPEATS = 0.8
+_MAX_TAIL = float(__import__("os").environ.get("MT", "0.3"))
 _INTERACTION_RANK = 1
 _INTERACTIONS = (
     (("C6", "C14"), 20, 0.7),
@@ -77,7 +80,6 @@ _CALIBRATION_ROWS = 1 << 15
 
 @dataclass
 class _CriteoModel:
-    exponents: dict[str, float]
     tokens: dict[str, np.ndarray]
     main: dict[str, np.ndarray]
     pairs: list[tuple[str, str, np.ndarray, np.ndarray]]
@@ -87,7 +89,10 @@ class _CriteoModel:
     def draw(self, rng: np.random.Generator, n: int):
         codes = {}
         for name in CRITEO_SPARSE_FEATURES:
-            codes[name] = draw_zipf(rng, _CARDINALITY[name], n, self.exponents[name])
+            size = _CARDINALITY[name]
+            tail = min(_MAX_TAIL, _TAIL_REPEATS * max(size - _HEAD, 0) / 200_000)
+            ex = float(__import__("os").environ.get("NE","1.1")) if name not in _MAIN_EFFECTS else float(__import__("os").environ.get("SE","1.1"))
+            codes[name] = draw_head_tail(rng, size, n, _HEAD, tail, ex if size > _HEAD else 1.0)
         for names, rate in _SPARSE_MISSING:
             missing = rng.random(n) < rate
             for name in names:
@@ -120,14 +125,17 @@ class _CriteoModel:
 @lru_cache(maxsize=8)
 def _criteo_model(model_seed: int, base_ctr: float, signal_strength: float) -> _CriteoModel:
     rng = model_rng(model_seed, "criteo")
-    exponents, tokens = {}, {}
-    for name in CRITEO_SPARSE_FEATURES:
-        size = _CARDINALITY[name]
-        exponents[name] = float(__import__("os").environ.get("ZE", "1.3"))
-        tokens[name] = hex_tokens(size, rng)
+    tokens = {name: hex_tokens(_CARDINALITY[name], rng) for name in CRITEO_SPARSE_FEATURES}
     main = {}
-    for name, (top, scale) in _MAIN_EFFECTS.items():
+    import os
+    spec = dict(_MAIN_EFFECTS)
+    if os.environ.get("ALLCOLS"):
+        spec = {c: (8, float(os.environ.get("AS", "0.3"))) for c in CRITEO_SPARSE_FEATURES}
+        spec.update({k: (v[0], float(os.environ.get("LS", "0.4"))) for k, v in _MAIN_EFFECTS.items() if _CARDINALITY[k] <= 30})
+    for name, (top, scale) in spec.items():
         effect = np.zeros(_CARDINALITY[name] + 1)
+        top = min(top, int(__import__("os").environ.get("TOPK", "1000")))
+        scale = scale * float(__import__("os").environ.get("MS", "1"))
         effect[:top] = rng.normal(0.0, scale * signal_strength, top)
         effect[-1] = rng.normal(0.0, scale * signal_strength)
         main[name] = effect
@@ -137,12 +145,12 @@ def _criteo_model(model_seed: int, base_ctr: float, signal_strength: float) -> _
         for name in (a, b):
             size = _CARDINALITY[name]
             v = np.zeros((size + 1, _INTERACTION_RANK))
-            k = min(top, size)
+            k = min(top, size, int(__import__("os").environ.get("ITOP", "1000")))
             v[:k] = rng.normal(0.0, scale * np.sqrt(signal_strength), (k, _INTERACTION_RANK))
             factors.append(v)
         pairs.append((a, b, factors[0], factors[1]))
     model = _CriteoModel(
-        exponents, tokens, main, pairs, {k: w * signal_strength for k, w in _COUNT_EFFECTS.items()}
+        tokens, main, pairs, {k: w * signal_strength for k, w in _COUNT_EFFECTS.items()}
     )
     calibration = model.logit(*model.draw(model_rng(model_seed, "criteo-calibration"), _CALIBRATION_ROWS))
     model.intercept = calibrate_intercept(calibration, base_ctr)

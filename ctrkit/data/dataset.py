@@ -24,6 +24,8 @@ class SyntheticDataset:
         target: the frame's label column(s), as DeepCTR's examples name them.
         sparse_features, dense_features, sequence_features: the frame columns
             a model takes as input, by kind.
+        length_features: integer columns giving sequence lengths
+            (`seq_length`, `sess_length`), for models that take them.
         sequences: padded 2-D int32 arrays (0 is padding, ids start at 1) of
             the sequence columns, ready for `VarLenSparseFeat` inputs.
         extras: further planted quantities (e.g. `expected_rating`).
@@ -39,15 +41,12 @@ class SyntheticDataset:
     sparse_features: tuple[str, ...] = ()
     dense_features: tuple[str, ...] = ()
     sequence_features: tuple[str, ...] = ()
+    length_features: tuple[str, ...] = ()
     sequences: dict[str, np.ndarray] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame)
-
-    @property
-    def task_names(self) -> tuple[str, ...]:
-        return self.target
 
     def _per_task(self, metric):
         if self.probability.ndim == 1:
@@ -85,9 +84,11 @@ class SyntheticDataset:
     def model_input(self, features=None) -> dict[str, np.ndarray]:
         """`{feature name: numpy array}` for `model.fit`: frame columns as 1-D
         arrays, sequence columns as padded 2-D arrays. `features` defaults to
-        all sparse, dense and sequence features."""
+        all sparse, dense, sequence and length features."""
         if features is None:
-            features = self.sparse_features + self.dense_features + self.sequence_features
+            features = (
+                self.sparse_features + self.dense_features + self.sequence_features + self.length_features
+            )
         out = {}
         for name in features:
             if name in self.sequences:

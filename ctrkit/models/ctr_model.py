@@ -1,9 +1,14 @@
 """The Keras model class every ctrkit model is built as.
 
-It is a functional Keras model that also accepts what DeepCTR users pass:
-string features as NumPy object or unicode arrays (e.g. `df[col].values`) or
-pandas Series. Keras' own data adapters refuse those, so they are turned into
-string tensors before `fit`, `evaluate` and `predict` see them.
+It is a functional Keras model that also accepts what DeepCTR code passes
+and Keras 3 refuses:
+
+* string features as NumPy object or unicode arrays (e.g. `df[col].values`)
+  or pandas Series: turned into string tensors; other pandas columns become
+  NumPy arrays;
+* 1-D label arrays for `(batch, 1)` outputs: given their trailing axis, so
+  metrics such as `"binary_crossentropy"` see matching ranks;
+* one flat metrics list for a multi-output model: applied to every output.
 """
 
 from __future__ import annotations
@@ -30,32 +35,66 @@ class CTRModel(keras.Model):
         return {t.name: i for i, t in enumerate(self.inputs) if t.dtype == "string"}
 
     def _adapt(self, x):
-        strings = self._string_inputs()
-        if not strings or x is None:
+        """String inputs to string tensors, pandas columns to NumPy arrays."""
+        if x is None:
             return x
+        strings = self._string_inputs()
+
+        def adapt(key, value):
+            if key in strings:
+                return _to_string_tensor(value)
+            return value.to_numpy() if hasattr(value, "to_numpy") else value
+
         if isinstance(x, dict):
-            return {k: _to_string_tensor(v) if k in strings else v for k, v in x.items()}
+            return {k: adapt(k, v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
-            positions = set(strings.values())
-            return [_to_string_tensor(v) if i in positions else v for i, v in enumerate(x)]
+            names = [t.name for t in self.inputs]
+            return [adapt(names[i] if i < len(names) else None, v) for i, v in enumerate(x)]
         return x
+
+    def _adapt_labels(self, y):
+        if isinstance(y, (list, tuple)) and len(self.outputs) > 1:
+            return [self._adapt_labels_one(v) for v in y]
+        return self._adapt_labels_one(y)
+
+    @staticmethod
+    def _adapt_labels_one(y):
+        if isinstance(y, np.ndarray) or hasattr(y, "to_numpy"):
+            y = np.asarray(y)
+            if y.ndim == 1:
+                return y[:, None]
+        return y
+
+    def compile(self, optimizer="rmsprop", loss=None, *args, metrics=None, **kwargs):
+        if (
+            isinstance(metrics, (list, tuple))
+            and len(self.outputs) > 1
+            and metrics
+            and not any(isinstance(m, (list, tuple, dict)) for m in metrics)
+        ):
+            metrics = [list(metrics) for _ in self.outputs]
+        return super().compile(optimizer, loss, *args, metrics=metrics, **kwargs)
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         if isinstance(validation_data, tuple) and validation_data:
-            validation_data = (self._adapt(validation_data[0]), *validation_data[1:])
-        return super().fit(self._adapt(x), y, *args, validation_data=validation_data, **kwargs)
+            validation_data = (
+                self._adapt(validation_data[0]),
+                *(self._adapt_labels(v) for v in validation_data[1:2]),
+                *validation_data[2:],
+            )
+        return super().fit(self._adapt(x), self._adapt_labels(y), *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        return super().evaluate(self._adapt(x), y, *args, **kwargs)
+        return super().evaluate(self._adapt(x), self._adapt_labels(y), *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         return super().predict(self._adapt(x), *args, **kwargs)
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
-        return super().train_on_batch(self._adapt(x), y, *args, **kwargs)
+        return super().train_on_batch(self._adapt(x), self._adapt_labels(y), *args, **kwargs)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
-        return super().test_on_batch(self._adapt(x), y, *args, **kwargs)
+        return super().test_on_batch(self._adapt(x), self._adapt_labels(y), *args, **kwargs)
 
     def predict_on_batch(self, x):
         return super().predict_on_batch(self._adapt(x))

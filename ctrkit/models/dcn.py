@@ -22,7 +22,7 @@ from ..layers.utils import combined_dnn_input
 from .base import binary_or_regression_model, dense_logit
 
 
-def check_cross_num(cross_num: int, dnn_hidden_units: Sequence[int]) -> None:
+def _check_cross_num(cross_num: int, dnn_hidden_units: Sequence[int]) -> None:
     """DCN-style models need a cross network, a DNN or both."""
     if isinstance(cross_num, bool) or not isinstance(cross_num, int) or cross_num < 0:
         raise ValueError(f"`cross_num` must be an integer >= 0, got {cross_num!r}.")
@@ -69,7 +69,7 @@ def DCN(
     Returns:
         A Keras model.
     """
-    check_cross_num(cross_num, dnn_hidden_units)
+    _check_cross_num(cross_num, dnn_hidden_units)
     features = build_input_features(list(linear_feature_columns) + list(dnn_feature_columns))
     linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
     sparse_embedding_list, dense_value_list = input_from_feature_columns(

@@ -20,7 +20,7 @@ from ..layers.core import DNN
 from ..layers.interaction.cross_net_mix import CrossNetMix
 from ..layers.utils import combined_dnn_input
 from .base import binary_or_regression_model, dense_logit
-from .dcn import check_cross_num
+from .dcn import _check_cross_num
 
 
 def DCNMix(
@@ -62,7 +62,7 @@ def DCNMix(
     Returns:
         A Keras model.
     """
-    check_cross_num(cross_num, dnn_hidden_units)
+    _check_cross_num(cross_num, dnn_hidden_units)
     features = build_input_features(list(linear_feature_columns) + list(dnn_feature_columns))
     linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
     sparse_embedding_list, dense_value_list = input_from_feature_columns(
@@ -71,7 +71,7 @@ def DCNMix(
     dnn_input = combined_dnn_input(sparse_embedding_list, dense_value_list)
     outputs = []
     if cross_num > 0:
-        cross = CrossNetMix(low_rank=low_rank, num_experts=num_experts, layer_num=cross_num, l2_reg=l2_reg_cross, seed=seed)
+        cross = CrossNetMix(low_rank, num_experts, layer_num=cross_num, l2_reg=l2_reg_cross, seed=seed)
         outputs.append(cross(dnn_input))
     if dnn_hidden_units:
         outputs.append(DNN(dnn_hidden_units, dnn_activation, l2_reg_dnn, dnn_dropout, dnn_use_bn, seed=seed)(dnn_input))

@@ -33,24 +33,35 @@ def feature_columns():
 
 def make_rows(rng: np.random.Generator, n: int, with_defaults: bool = True) -> list[dict[str, Any]]:
     """Valid rows for the test DeepFM; without ``with_defaults`` C2 and I2 are left out."""
+    c1 = rng.integers(0, 5000, n).tolist()
+    users = rng.integers(0, 120, n).tolist()
+    items = rng.integers(0, 300, n).tolist()
+    i1 = np.round(rng.normal(size=n), 4).tolist()
+    emb = np.round(rng.normal(size=(n, 3)), 3).tolist()
+    genres = rng.integers(0, 40, (n, 5)).tolist()
+    hist = rng.integers(0, 50, (n, 4)).tolist()
+    tags = rng.integers(0, 30, (n, 3)).tolist()
+    weights = np.round(rng.uniform(0.1, 2, (n, 3)), 3).tolist()
+    lengths = rng.integers(0, 6, (n, 3)).tolist()
+    c2 = rng.integers(0, 50, n).tolist()
+    i2 = rng.integers(0, 10, n).tolist()
     rows = []
-    for _ in range(n):
-        hist = rng.integers(0, 50, rng.integers(0, 5)).tolist()
-        tags = rng.integers(0, 30, rng.integers(0, 4)).tolist()
+    for i in range(n):
+        g, h, t = lengths[i][0], lengths[i][1] % 5, lengths[i][2] % 4
         row = {
-            "C1": f"c{rng.integers(0, 5000)}",
-            "user_id": int(rng.integers(0, 120)),
-            "item_id": int(rng.integers(0, 300)),
-            "I1": float(np.round(rng.normal(), 4)),
-            "emb": np.round(rng.normal(size=3), 3).tolist(),
-            "genres": [f"g{k}" for k in rng.integers(0, 40, rng.integers(0, 6))],
-            "hist": hist,
-            "tags": tags,
-            "tags_w": np.round(rng.uniform(0.1, 2, len(tags)), 3).tolist(),
+            "C1": f"c{c1[i]}",
+            "user_id": users[i],
+            "item_id": items[i],
+            "I1": i1[i],
+            "emb": emb[i],
+            "genres": [f"g{k}" for k in genres[i][:g]],
+            "hist": hist[i][:h],
+            "tags": tags[i][:t],
+            "tags_w": weights[i][:t],
         }
         if with_defaults:
-            row["C2"] = f"x{rng.integers(0, 50)}"
-            row["I2"] = float(rng.integers(0, 10))
+            row["C2"] = f"x{c2[i]}"
+            row["I2"] = float(i2[i])
         rows.append(row)
     return rows
 
@@ -84,6 +95,14 @@ def model_repo(tmp_path_factory) -> Path:
         mt = MMOE(fcs, num_experts=2, expert_dnn_hidden_units=(8,), tower_dnn_hidden_units=(4,),
                   task_types=("binary", "binary"), task_names=("ctr", "cvr"))
         export_model(mt, repo / "mmoe", fcs, defaults=DEFAULTS)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def deepfm_repo(model_repo, tmp_path_factory) -> Path:
+    """A repository holding only ``deepfm`` (quicker to serve)."""
+    repo = tmp_path_factory.mktemp("deepfm_only")
+    (repo / "deepfm").symlink_to(model_repo / "deepfm", target_is_directory=True)
     return repo
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
@@ -170,7 +169,3 @@ class FakeLoader:
             raise ValueError(f"cannot load {key}")
         bundle = self.bundles[key] = FakeBundle(path, self.delay)
         return bundle
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(coro)

@@ -185,9 +185,11 @@ def test_generated_pydantic_models_agree_with_the_codec(codec):
     assert "user_id" in doc["$defs"]["m_v1_Row"]["required"]
 
 
-def test_example_row_is_valid(codec):
+def test_example_and_probe_rows_are_valid(codec):
     cols, n = codec.decode({"instances": [codec.example_row()]})
     assert n == 1
+    cols, n = codec.decode({"instances": codec.probe_rows(10)})
+    assert n == 10 and len({tuple(row) for row in cols["items"].tolist()}) > 1
 
 
 def test_malformed_payloads_never_escape_as_other_errors(codec):

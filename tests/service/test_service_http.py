@@ -125,9 +125,9 @@ def test_malformed_requests(live, payload, status, words):
     assert words in answer.text
 
 
-def test_too_many_rows_and_too_large_bodies(model_repo):
+def test_too_many_rows_and_too_large_bodies(deepfm_repo):
     rows = make_rows(np.random.default_rng(5), 30)
-    with serve(settings(model_repo, max_rows_per_request=20, max_body_bytes=4000)) as server:
+    with serve(settings(deepfm_repo, max_rows_per_request=20, max_body_bytes=4000)) as server:
         answer = post(server.url, {"model": "deepfm", "instances": rows[:21]})
         assert answer.status_code in (413, 422)
         answer = post(server.url, {"model": "deepfm", "instances": rows[:2]})
@@ -141,12 +141,12 @@ def test_too_many_rows_and_too_large_bodies(model_repo):
                 yield big[i:i + 500]
 
         assert httpx.post(f"{server.url}/predict", content=chunks()).status_code == 413
-    with serve(settings(model_repo, max_rows_per_request=20)) as server:
+    with serve(settings(deepfm_repo, max_rows_per_request=20)) as server:
         answer = post(server.url, {"model": "deepfm", "instances": rows[:21]})
         assert answer.status_code == 422 and "too many rows: 21 > 20" in answer.text
 
 
-def test_concurrent_mixed_requests_are_batched_and_never_mixed(model_repo, deepfm_bundle):
+def test_concurrent_mixed_requests_are_batched_and_never_mixed(deepfm_repo, deepfm_bundle):
     rng = np.random.default_rng(6)
     sizes = rng.integers(1, 301, 200).tolist()
     requests = [make_rows(rng, n, with_defaults=bool(i % 2)) for i, n in enumerate(sizes)]
@@ -157,7 +157,9 @@ def test_concurrent_mixed_requests_are_batched_and_never_mixed(model_repo, deepf
         orjson.dumps({"model": "deepfm", "instances": rows} if i % 3 else {"model": "deepfm", "inputs": columns_of(rows)})
         for i, rows in enumerate(requests)
     ]
-    with serve(settings(model_repo, max_batch_rows=1024, batch_timeout_ms=2)) as server:
+    config = settings(deepfm_repo, max_batch_rows=1024, batch_timeout_ms=2, max_queue_rows=100_000,
+                      request_timeout_ms=60_000)
+    with serve(config) as server:
         async def main():
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
@@ -197,10 +199,10 @@ def test_concurrent_mixed_requests_are_batched_and_never_mixed(model_repo, deepf
     assert below_half == int(np.sum(expected_all <= 0.5))
 
 
-def test_overload_answers_503_fast_and_deadline_504(model_repo):
+def test_overload_answers_503_fast_and_deadline_504(deepfm_repo):
     rows = make_rows(np.random.default_rng(7), 8)
     # a batch waits 1.5 s for more rows, a request may wait 0.4 s, 10 rows fit in the queue
-    config = settings(model_repo, max_queue_rows=10, max_rows_per_request=10, batch_timeout_ms=1500,
+    config = settings(deepfm_repo, max_queue_rows=10, max_rows_per_request=10, batch_timeout_ms=1500,
                       request_timeout_ms=400, retry_after_s=2)
     with serve(config) as server:
         results = {}
@@ -226,7 +228,7 @@ def test_overload_answers_503_fast_and_deadline_504(model_repo):
         assert 'ctrkit_requests_total{endpoint="predict",model="deepfm",status="504",version="1"} 1.0' in metrics
 
 
-def test_readyz_turns_200_after_warm_up(model_repo):
+def test_readyz_turns_200_after_warm_up(deepfm_repo):
     from ctrkit.export import load_bundle
 
     gate = threading.Event()
@@ -235,7 +237,7 @@ def test_readyz_turns_200_after_warm_up(model_repo):
         gate.wait(30)
         return load_bundle(path)
 
-    with serve(settings(model_repo, model_versions={"deepfm": 1}), loader=slow_loader, wait_ready=False) as server:
+    with serve(settings(deepfm_repo, model_versions={"deepfm": 1}), loader=slow_loader, wait_ready=False) as server:
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         answer = httpx.get(f"{server.url}/readyz")
         assert answer.status_code == 503
@@ -250,6 +252,8 @@ def test_readyz_turns_200_after_warm_up(model_repo):
         states = {m["name"]: m for m in httpx.get(f"{server.url}/models").json()["models"]}
         assert states["deepfm"]["serving"] == 1
         assert states["deepfm"]["versions"][0]["state"] == "serving"
+        # the bundle's packed signature reproduces serving_default, so it is used
+        assert states["deepfm"]["versions"][0]["signature"] == "serving_packed"
 
 
 def test_openapi_documents_the_generated_schemas(live):

@@ -246,9 +246,15 @@ def DIEN(
 
     features = build_input_features(dnn_feature_columns)
     user_behavior_length = features[length_name]
-    embedding_dict = create_embedding_matrix(dnn_feature_columns, l2_reg_embedding, seed, prefix="", seq_mask_zero=False)
-    query_emb_list = embedding_lookup(embedding_dict, features, query_columns, to_list=True)
-    keys_emb_list = embedding_lookup(embedding_dict, features, hist_columns, to_list=True)
+    # Masked tables (unlike DeepCTR's DIEN) so that other varlen columns
+    # without a length_name still pool over their non-padding ids.
+    embedding_dict = create_embedding_matrix(dnn_feature_columns, l2_reg_embedding, seed, prefix="")
+    # Hashed ids: candidates, behaviours and sampled behaviours all hash with
+    # padding kept at id 0, so one raw value gets one id in the shared table.
+    query_emb_list = embedding_lookup(embedding_dict, features, query_columns, mask_feat_list=history_feature_list, to_list=True)
+    keys_emb_list = embedding_lookup(
+        embedding_dict, features, hist_columns, mask_feat_list=[fc.name for fc in hist_columns], to_list=True
+    )
     dnn_input_emb_list = embedding_lookup(embedding_dict, features, sparse, mask_feat_list=history_feature_list, to_list=True)
     dense_value_list = get_dense_input(features, dense)
     sequence_embed_dict = varlen_embedding_lookup(embedding_dict, features, other_varlen)
@@ -256,7 +262,9 @@ def DIEN(
 
     neg_concat_behavior = None
     if use_negsampling:
-        neg_concat_behavior = concat_func(embedding_lookup(embedding_dict, features, neg_columns, to_list=True))
+        neg_concat_behavior = concat_func(
+            embedding_lookup(embedding_dict, features, neg_columns, mask_feat_list=neg_names, to_list=True)
+        )
 
     hist = interest_evolution(
         concat_func(keys_emb_list),

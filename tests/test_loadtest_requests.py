@@ -1,0 +1,84 @@
+"""The load test's request generator: valid payloads for the service, Zipf-like values."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from loadtest.requestgen import RequestGenerator, parse_rows_option, zipf_cum_weights
+from service.codec import FeatureCodec
+
+SPEC = {
+    "format_version": 1,
+    "model": {"name": "m", "version": 1, "outputs": ["ctr"]},
+    "features": [
+        {"name": "C1", "kind": "sparse", "dtype": "string", "vocabulary_size": 1000, "use_hash": True,
+         "vocabulary": None, "default": ""},
+        {"name": "city", "kind": "sparse", "dtype": "string", "vocabulary_size": 4, "use_hash": False,
+         "vocabulary": ["paris", "lyon", "nice"], "default": None},
+        {"name": "user_id", "kind": "sparse", "dtype": "int32", "vocabulary_size": 37, "use_hash": False,
+         "vocabulary": None, "default": None},
+        {"name": "I1", "kind": "dense", "dtype": "float32", "dimension": 1, "default": None},
+        {"name": "emb", "kind": "dense", "dtype": "float32", "dimension": 3, "default": None},
+        {"name": "genres", "kind": "varlen", "dtype": "string", "vocabulary_size": 50, "use_hash": True,
+         "vocabulary": None, "maxlen": 4, "combiner": "mean", "length_name": "genres_len", "weight_name": None,
+         "default": []},
+        {"name": "genres_len", "kind": "length", "dtype": "int32", "length_of": "genres", "default": None},
+        {"name": "tags_w", "kind": "weight", "dtype": "float32", "maxlen": 3, "weight_of": "tags", "default": None},
+        {"name": "tags", "kind": "varlen", "dtype": "int64", "vocabulary_size": 20, "use_hash": False,
+         "vocabulary": None, "maxlen": 3, "combiner": "sum", "length_name": None, "weight_name": "tags_w",
+         "default": []},
+    ],
+}
+
+
+@pytest.mark.parametrize("form", ["rows", "columns"])
+def test_payloads_pass_the_service_checks(form):
+    generator = RequestGenerator(SPEC, seed=3)
+    codec = FeatureCodec(SPEC, max_rows=1000)
+    payload = json.loads(generator.body(300, form, model="m"))
+    assert payload["model"] == "m"
+    columns, n = codec.decode({k: v for k, v in payload.items() if k != "model"})
+    assert n == 300
+    assert columns["user_id"].min() >= 0 and columns["user_id"].max() < 37
+    assert set(columns["city"]) <= {"paris", "lyon", "nice"}
+    assert columns["emb"].shape == (300, 3)
+    assert columns["genres"].shape == (300, 4) and columns["tags_w"].shape == (300, 3)
+    assert (columns["genres_len"] >= 1).all() and (columns["genres_len"] <= 4).all()
+    rows = payload.get("instances") or [dict(zip(payload["inputs"], r)) for r in zip(*payload["inputs"].values())]
+    assert all(len(row["tags_w"]) == len(row["tags"]) for row in rows)
+    assert all("genres_len" not in row for row in rows)  # the service derives lengths
+
+
+def test_categorical_values_follow_zipf():
+    spec = {"features": [{"name": "C1", "kind": "sparse", "dtype": "string", "vocabulary_size": 10_000,
+                          "use_hash": True, "vocabulary": None, "default": None}]}
+    values = RequestGenerator(spec, seed=0, zipf_exponent=1.1, missing_rate=0.0).columns(60_000)["C1"]
+    counts = [c for _, c in Counter(values).most_common()]
+    harmonic = zipf_cum_weights(20_000, 1.1)[-1]
+    assert counts[0] / 60_000 == pytest.approx(1 / harmonic, rel=0.1)
+    assert counts[0] / counts[1] == pytest.approx(2 ** 1.1, rel=0.15)
+    assert counts[0] / counts[9] == pytest.approx(10 ** 1.1, rel=0.25)
+    uniform = RequestGenerator(spec, seed=0, zipf_exponent=0.0, missing_rate=0.0).columns(60_000)["C1"]
+    assert Counter(uniform).most_common(1)[0][1] < 30
+
+
+def test_missing_strings_and_determinism():
+    spec = {"features": [SPEC["features"][0]]}
+    values = RequestGenerator(spec, seed=1, missing_rate=0.1).columns(20_000)["C1"]
+    assert values.count("") / 20_000 == pytest.approx(0.1, abs=0.015)
+    assert RequestGenerator(SPEC, seed=5).body(20, "rows") == RequestGenerator(SPEC, seed=5).body(20, "rows")
+    assert RequestGenerator(SPEC, seed=5).body(20, "rows") != RequestGenerator(SPEC, seed=6).body(20, "rows")
+
+
+def test_rows_option_and_argument_checks():
+    assert parse_rows_option("100") == (100, 100)
+    assert parse_rows_option("1-200") == (1, 200)
+    for bad in ("0", "5-2", "x", "1-"):
+        with pytest.raises(ValueError, match="rows per request"):
+            parse_rows_option(bad)
+    with pytest.raises(ValueError, match="form"):
+        RequestGenerator(SPEC).payload(3, "table")
+    with pytest.raises(ValueError, match="no features"):
+        RequestGenerator({"features": []})
