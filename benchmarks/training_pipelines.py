@@ -13,7 +13,9 @@ fresh process:
 * trains from the TFRecord files with two worker processes on loopback
   (`TF_CONFIG`, `MultiWorkerMirroredStrategy`), each reading its shard.
 
-Training figures exclude a few warm-up steps (tracing). On one machine the
+Input figures start at the first batch; training figures exclude a
+warm-up call (tracing) and the first step of the timed epoch (pipeline start,
+on two workers the collectives' first handshake). On one machine the
 two workers share its cores, so the two-worker figure shows the cost of the
 all-reduce, not a speed-up; across machines each worker brings its own.
 """
@@ -69,20 +71,15 @@ def _input_fn(source: str, directory: Path, batch_size: int):
     columns = _columns()
     if source == "arrays":
         import pandas as pd
-        import tensorflow as tf
 
+        from ctrkit.pipelines import array_dataset
         from ctrkit.training import model_input
 
         frame = pd.read_parquet(directory / "arrays.parquet")
         x, y = model_input(frame, columns), frame["label"].to_numpy("float32")
 
         def arrays(input_context=None):
-            ds = tf.data.Dataset.from_tensor_slices((x, y))
-            size = batch_size
-            if input_context is not None:
-                ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-                size = input_context.get_per_replica_batch_size(batch_size)
-            return ds.shuffle(10_000, seed=0).batch(size).prefetch(tf.data.AUTOTUNE)
+            return array_dataset(x, y, batch_size=batch_size, shuffle=True, seed=0, input_context=input_context)
 
         return arrays
 
@@ -99,6 +96,27 @@ def _input_fn(source: str, directory: Path, batch_size: int):
     return files
 
 
+class _StepClock:
+    """Rows/s over a training call's steps after its first (which waits for the
+    input pipeline to start and, on several workers, for the collectives)."""
+
+    def __init__(self):
+        self.first = self.last = None
+        self.rows = 0
+
+    def on_train_batch_end(self, step, logs):
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        else:
+            self.rows += logs["rows"]
+        self.last = now
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / (self.last - self.first) if self.rows else float("nan")
+
+
 def run(source: str, directory: Path, batch_size: int, read: bool) -> dict:
     """One measurement, in this process (started fresh by `main`)."""
     from ctrkit.distribute import strategy_from_environment
@@ -113,8 +131,10 @@ def run(source: str, directory: Path, batch_size: int, read: bool) -> dict:
     input_fn = _input_fn(source, directory, batch_size)
     report: dict = {"source": source}
     if read:
+        batches = iter(input_fn())
+        next(batches)
         started, rows = time.perf_counter(), 0
-        for _, label in input_fn():
+        for _, label in batches:
             rows += int(label.shape[0])
         report["read_rows_per_s"] = rows / (time.perf_counter() - started)
     columns = _columns()
@@ -126,8 +146,9 @@ def run(source: str, directory: Path, batch_size: int, read: bool) -> dict:
         log_step_count_steps=None,
     )
     trainer.train(input_fn, steps=WARMUP_STEPS)
-    result = trainer.train(input_fn)
-    report.update(train_rows=result.rows, train_seconds=result.seconds, train_rows_per_s=result.rows_per_second)
+    clock = _StepClock()
+    result = trainer.train(input_fn, hooks=[clock])
+    report.update(train_rows=result.rows, train_seconds=result.seconds, train_rows_per_s=clock.rows_per_second)
     return report
 
 

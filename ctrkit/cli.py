@@ -40,15 +40,24 @@ def _serve(argv: list[str]) -> int:
     return serve_main(argv)
 
 
+def _bench(argv: list[str]) -> int:
+    from loadtest.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "serve":
         return _serve(argv[1:])
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ctrkit", description="CTR models: train, export and serve.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve a model repository over HTTP (see `ctrkit serve --help`)")
+    commands.add_parser("bench", help="benchmark the service against the raw model (see `ctrkit bench --help`)")
 
     train = commands.add_parser("train", help="train a model from a spec.yaml and export the next version")
     train.add_argument("spec", type=Path, help="path to models/<name>/spec.yaml")

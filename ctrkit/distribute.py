@@ -16,7 +16,7 @@ Example `TF_CONFIG` of the first of two workers:
      "task": {"type": "worker", "index": 0}}
 
 For embedding tables too large for one worker's memory, use
-`tf.distribute.ParameterServerStrategy` instead (see `ctrkit.trainer` and
+`tf.distribute.ParameterServerStrategy` instead (`ctrkit.trainer.ParameterServerTrainer`, and
 the README): tables live on parameter servers, workers pull the rows a batch
 needs.
 """
@@ -94,7 +94,7 @@ def strategy_from_environment():
     if "ps" in cluster:
         raise ValueError(
             "TF_CONFIG lists parameter servers: train with tf.distribute.ParameterServerStrategy and a "
-            "ClusterCoordinator (see ctrkit.trainer.parameter_server_strategy); ctrkit train runs "
+            "ClusterCoordinator (see ctrkit.trainer.ParameterServerTrainer); ctrkit train runs "
             "synchronous data-parallel training only"
         )
     if is_multi_worker(config):

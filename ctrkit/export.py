@@ -174,6 +174,9 @@ class _ServingModule:
         self.packing = _packing(used)
         module = tf.Module()
         module.model = model
+        # Keras does not expose seed-generator states (LSTM/GRU dropout) to
+        # SavedModel tracking, yet their inference graph captures them.
+        module.model_variables = [v.value for v in model.variables]
         module.serving_default = tf.function(self._serve, input_signature=[_input_specs(used)])
         packed_specs = {
             "strings": tf.TensorSpec([None, None], tf.string, name="strings"),

@@ -1,7 +1,8 @@
 """Streaming `tf.data` input pipelines from CSV, Parquet and TFRecord files.
 
-Each pipeline reads files matching a glob (or a list of globs), row by row or
-row group by row group, so no file is ever held in memory whole. It yields
+Each pipeline reads files matching a glob (or a list of globs), line by line,
+record by record or row group by row group, so no file is ever held in
+memory whole (`array_dataset` batches arrays already in memory). It yields
 `(features, label)` batches whose features match a list of ctrkit feature
 columns, ready for a ctrkit model, `ctrkit.estimator` or `ctrkit train`:
 
@@ -33,8 +34,9 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,13 +167,7 @@ def _finish(ds, *, shuffle_buffer, seed, num_epochs, batch_size, drop_remainder,
         ds = ds.repeat(None if num_epochs is None else int(num_epochs))
     ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_buffer)
-    if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE if prefetch is True else int(prefetch))
-    if sharded:
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-        ds = ds.with_options(options)
-    return ds
+    return _prefetch_and_options(ds, prefetch, sharded)
 
 
 def _split_features(fields: Sequence[Field], values: Mapping[str, Any]):
@@ -184,22 +180,25 @@ def _split_features(fields: Sequence[Field], values: Mapping[str, Any]):
 
 
 def _shard_rows(num_shards: int, index: int, files: list[str], read_one: Callable, shuffle_buffer: int, seed):
-    """The rows of `files` (in file order, or interleaved when shuffling),
-    dealt out to shards by file when there are enough files, by row otherwise."""
+    """The rows of `files`, dealt out to shards by file when there are enough
+    files, by row otherwise. Without shuffling, rows come in file order; with
+    it, files are read interleaved (in a random order unless sharding by
+    row, which needs the same row order on every worker)."""
     tf = _tf()
     by_file = num_shards > 1 and len(files) >= num_shards
+    by_row = num_shards > 1 and not by_file
     if by_file:
         files = files[index::num_shards]
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_buffer and len(files) > 1:
-        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    if shuffle_buffer and len(files) > 1:
+        if not by_row:
+            ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         ds = ds.interleave(
-            read_one, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=False
+            read_one, cycle_length=min(len(files), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=by_row
         )
     else:
         ds = ds.flat_map(read_one)
-    if num_shards > 1 and not by_file:
+    if by_row:
         ds = ds.shard(num_shards, index)
     return ds
 
@@ -254,13 +253,13 @@ def _text_converter(fields: Sequence[Field]) -> Callable:
 # --------------------------------------------------------------------------- CSV
 
 
-def _csv_header(path: str, field_delim: str) -> list[str]:
+def _csv_header(path: str, field_delim: str, compression_type: str | None) -> list[str]:
     import csv
 
     tf = _tf()
-    with tf.io.gfile.GFile(path, "r") as handle:
-        first = handle.readline()
-    return next(csv.reader([first], delimiter=field_delim))
+    for line in tf.data.TextLineDataset(path, compression_type=compression_type).take(1):
+        return next(csv.reader([line.numpy().decode()], delimiter=field_delim))
+    raise ValueError(f"{path} is empty: no header line")
 
 
 def csv_dataset(
@@ -279,10 +278,15 @@ def csv_dataset(
     field_delim: str = ",",
     header: bool = True,
     column_names: Sequence[str] | None = None,
+    compression_type: str | None = None,
     drop_remainder: bool = False,
     prefetch: bool | int = True,
 ):
-    """Batches from delimited text files, read line by line.
+    """Batches from delimited text files, one record per line.
+
+    Lines are shuffled as whole strings and split into fields a batch at a
+    time (`tf.io.decode_csv`, which understands quoted fields), so the cost
+    per row stays small however many columns there are.
 
     Arguments:
         file_pattern: a glob or a list of globs.
@@ -298,6 +302,7 @@ def csv_dataset(
         field_delim: the field delimiter (`"\\t"` for raw Criteo files).
         header: whether each file starts with a header line.
         column_names: the files' column names, required without a header.
+        compression_type: `None`, `"GZIP"` or `"ZLIB"`.
         drop_remainder: drop a last partial batch.
         prefetch: prefetch batches (True: autotuned; an int: that many).
 
@@ -312,7 +317,7 @@ def csv_dataset(
     if column_names is None:
         if not header:
             raise ValueError("column_names is required for files without a header")
-        column_names = _csv_header(files[0], field_delim)
+        column_names = _csv_header(files[0], field_delim, compression_type)
     column_names = list(column_names)
     read = [f for f in fields if f.kind != "length"]
     missing = [f.name for f in read if f.name not in column_names]
@@ -320,18 +325,23 @@ def csv_dataset(
         raise ValueError(f"columns {missing} are not in the CSV files (columns: {column_names})")
     positions = sorted(column_names.index(f.name) for f in read)
     names = [column_names[i] for i in positions]
+    text = _text_converter(fields)
 
     def read_one(path):
-        rows = tf.data.experimental.CsvDataset(
-            path, [tf.constant("", tf.string)] * len(positions), header=header,
-            field_delim=field_delim, select_cols=positions,
+        lines = tf.data.TextLineDataset(path, compression_type=compression_type)
+        return lines.skip(1) if header else lines
+
+    def convert(lines):
+        values = tf.io.decode_csv(
+            lines, [tf.constant("", tf.string)] * len(positions), field_delim=field_delim, select_cols=positions
         )
-        return rows.map(lambda *values: dict(zip(names, values)))
+        return text(dict(zip(names, values)))
 
     ds = _shard_rows(num_shards, index, files, read_one, shuffle_buffer, seed)
+    ds = ds.filter(lambda line: tf.strings.length(line) > 0)
     return _finish(
         ds, shuffle_buffer=shuffle_buffer, seed=seed, num_epochs=num_epochs, batch_size=batch_size,
-        drop_remainder=drop_remainder, convert=_text_converter(fields), prefetch=prefetch, sharded=num_shards > 1,
+        drop_remainder=drop_remainder, convert=convert, prefetch=prefetch, sharded=num_shards > 1,
     )
 
 
@@ -598,11 +608,12 @@ def parquet_dataset(
 ):
     """Batches from Parquet files, read a row group at a time with pyarrow.
 
-    Row groups (not files) are the unit of sharding and of the file-order
+    Row groups (not files) are the unit of sharding and of the read-order
     shuffle, so a few large files still spread over many workers. At most
-    `read_rows` rows of one row group are converted at once. Varlen
-    features may be stored as list columns or as separated text. Other
-    arguments as in `csv_dataset`.
+    `read_rows` rows of one row group are converted at once; rows are
+    shuffled in NumPy within a window of `shuffle_buffer` rows and batched
+    there, so TensorFlow sees whole batches. Varlen features may be stored as
+    list columns or as separated text. Other arguments as in `csv_dataset`.
     """
     import pyarrow.parquet as pq
 
@@ -614,24 +625,137 @@ def parquet_dataset(
     units = _parquet_units(list_files(file_pattern))[index::num_shards]
     rng = np.random.default_rng(seed)
 
-    def rows() -> Iterator[dict[str, np.ndarray]]:
-        order = rng.permutation(len(units)) if shuffle_buffer else range(len(units))
-        for i in order:
-            path, group = units[i]
-            with pq.ParquetFile(path) as parquet:
-                missing = [c for c in read_columns if c not in parquet.schema_arrow.names]
-                if missing:
-                    raise ValueError(f"{path}: columns {missing} are not in the file")
-                for batch in parquet.iter_batches(batch_size=int(read_rows), row_groups=[group], columns=read_columns):
-                    yield _arrow_batch_to_numpy(batch, fields)
+    def chunks() -> Iterator[dict[str, np.ndarray]]:
+        for _ in _epochs(num_epochs):
+            for i in rng.permutation(len(units)) if shuffle_buffer else range(len(units)):
+                path, group = units[i]
+                with pq.ParquetFile(path) as parquet:
+                    missing = [c for c in read_columns if c not in parquet.schema_arrow.names]
+                    if missing:
+                        raise ValueError(f"{path}: columns {missing} are not in the file")
+                    for batch in parquet.iter_batches(batch_size=int(read_rows), row_groups=[group], columns=read_columns):
+                        yield _arrow_batch_to_numpy(batch, fields)
+
+    def batches():
+        return numpy_batches(chunks(), int(batch_size), int(shuffle_buffer), rng, drop_remainder)
 
     signature = {f.name: tf.TensorSpec(_field_shape(f), _tensor_dtype(f)) for f in fields}
-    ds = tf.data.Dataset.from_generator(rows, output_signature=signature).unbatch()
-    return _finish(
-        ds, shuffle_buffer=shuffle_buffer, seed=seed, num_epochs=num_epochs, batch_size=batch_size,
-        drop_remainder=drop_remainder, convert=lambda values: _split_features(fields, values),
-        prefetch=prefetch, sharded=num_shards > 1,
-    )
+    ds = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    ds = ds.map(lambda values: _split_features(fields, values))
+    return _prefetch_and_options(ds, prefetch, sharded=num_shards > 1)
+
+
+def _epochs(num_epochs: int | None) -> Iterable[int]:
+    return itertools.count() if num_epochs is None else range(int(num_epochs))
+
+
+def _take(columns: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
+    return {name: values[rows] for name, values in columns.items()}
+
+
+def numpy_batches(
+    chunks: Iterable[Mapping[str, np.ndarray]],
+    batch_size: int,
+    shuffle_buffer: int = 0,
+    rng: np.random.Generator | None = None,
+    drop_remainder: bool = False,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Batches of `batch_size` rows from a stream of column chunks (dicts of
+    equally long arrays). With `shuffle_buffer`, rows are shuffled within a
+    window: whenever more than `shuffle_buffer + batch_size` rows wait, they
+    are permuted and all but `shuffle_buffer` of them leave as batches."""
+    rng = rng if rng is not None else np.random.default_rng()
+    pending: dict[str, np.ndarray] | None = None
+    for chunk in chunks:
+        pending = dict(chunk) if pending is None else {k: np.concatenate([pending[k], chunk[k]]) for k in chunk}
+        rows = len(next(iter(pending.values())))
+        if rows < shuffle_buffer + batch_size:
+            continue
+        if shuffle_buffer:
+            pending = _take(pending, rng.permutation(rows))
+        ready = (rows - shuffle_buffer) // batch_size * batch_size
+        for start in range(0, ready, batch_size):
+            yield _take(pending, slice(start, start + batch_size))
+        pending = _take(pending, slice(ready, rows))
+    if pending is None:
+        return
+    rows = len(next(iter(pending.values())))
+    if shuffle_buffer:
+        pending = _take(pending, rng.permutation(rows))
+    end = rows - rows % batch_size if drop_remainder else rows
+    for start in range(0, end, batch_size):
+        yield _take(pending, slice(start, min(start + batch_size, end)))
+
+
+def array_dataset(
+    features: Mapping[str, Any],
+    labels=None,
+    *,
+    batch_size: int = 256,
+    num_epochs: int | None = 1,
+    shuffle: bool = False,
+    seed: int | None = None,
+    input_context=None,
+    num_shards: int | None = None,
+    index: int | None = None,
+    drop_remainder: bool = False,
+    prefetch: bool | int = True,
+):
+    """Batches from in-memory arrays: `features` maps names to NumPy arrays
+    (strings as object or unicode arrays), `labels` is an array, a list of
+    arrays or None. With `shuffle`, each pass visits the rows in a new random
+    order. Batches are cut in NumPy, so TensorFlow sees whole batches.
+    Sharding and `batch_size` as in `csv_dataset`."""
+    tf = _tf()
+    _check_common(batch_size, num_epochs, 0)
+    num_shards, index, batch_size = _shard_arguments(input_context, num_shards, index, batch_size)
+    columns = {name: np.asarray(values) for name, values in features.items()}
+    if labels is None:
+        label_list = []
+    elif isinstance(labels, (list, tuple)):
+        label_list = list(labels)
+    else:
+        label_list = [labels]
+    label_names = [f"__label_{i}" for i in range(len(label_list))]
+    columns.update({name: np.asarray(y, dtype=np.float32) for name, y in zip(label_names, label_list)})
+    sizes = {len(values) for values in columns.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"features and labels must have the same number of rows, got {sorted(sizes)}")
+    rows = np.arange(sizes.pop())[index::num_shards]
+    rng = np.random.default_rng(seed)
+
+    def chunks():
+        for _ in _epochs(num_epochs):
+            yield _take(columns, rng.permutation(rows) if shuffle else rows)
+
+    def batches():
+        return numpy_batches(chunks(), int(batch_size), drop_remainder=drop_remainder)
+
+    def spec(values: np.ndarray):
+        dtype = tf.string if values.dtype.kind in "OUS" else tf.as_dtype(values.dtype)
+        return tf.TensorSpec([None, *values.shape[1:]], dtype)
+
+    ds = tf.data.Dataset.from_generator(batches, output_signature={k: spec(v) for k, v in columns.items()})
+
+    def split(values):
+        x = {name: values[name] for name in features}
+        if not label_names:
+            return x
+        ys = tuple(values[name] for name in label_names)
+        return x, ys[0] if len(ys) == 1 else ys
+
+    return _prefetch_and_options(ds.map(split), prefetch, sharded=num_shards > 1)
+
+
+def _prefetch_and_options(ds, prefetch, sharded: bool):
+    tf = _tf()
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE if prefetch is True else int(prefetch))
+    if sharded:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        ds = ds.with_options(options)
+    return ds
 
 
 def _field_shape(f: Field) -> list:

@@ -17,6 +17,7 @@ worker is done, so uneven shards never deadlock the all-reduce.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import math
@@ -86,8 +87,9 @@ class Trainer:
         build_model: builds the Keras model (called once, inside the
             strategy's scope, after seeding Keras with `seed`).
         optimizers: one optimizer, or a mapping part name -> optimizer; each
-            may be a Keras optimizer or a zero-argument callable returning one
-            (created inside the scope).
+            a zero-argument callable returning a Keras optimizer (called
+            inside the strategy's scope, as distributed training requires),
+            or an optimizer instance (for the default strategy).
         partition: maps a trainable variable to its part name (required with
             several optimizers).
         loss_reduction: `"mean"` (per-row loss averaged over the global batch,
@@ -123,12 +125,10 @@ class Trainer:
             raise ValueError(f"loss_reduction must be one of {LOSS_REDUCTIONS}, got {loss_reduction!r}")
         if not isinstance(optimizers, Mapping):
             optimizers = {"all": optimizers}
-            partition = lambda variable: "all"  # noqa: E731
-        elif partition is None and len(optimizers) > 1:
-            raise ValueError("partition is required with several optimizers")
-        elif partition is None:
-            only = next(iter(optimizers))
-            partition = lambda variable: only  # noqa: E731
+        if partition is None:
+            if len(optimizers) > 1:
+                raise ValueError("partition is required with several optimizers")
+            partition = functools.partial(_only_part, next(iter(optimizers)))
         for name, value in (("save_checkpoints_steps", save_checkpoints_steps), ("keep_checkpoint_max", keep_checkpoint_max)):
             if value is not None and int(value) < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
@@ -312,7 +312,7 @@ class Trainer:
         `hooks` (every worker) and `chief_hooks` (the chief only) are Keras
         callbacks or any objects with some of `on_train_begin(logs)`,
         `on_train_batch_end(global_step, logs)` and `on_train_end(logs)`;
-        `logs` holds `loss` and `global_step`. A hook may stop training by
+        `logs` holds `loss`, `global_step` and the step's `rows`. A hook may stop training by
         setting `model.stop_training = True` (as Keras callbacks do).
         """
         for name, value in (("steps", steps), ("max_steps", max_steps)):
@@ -349,7 +349,7 @@ class Trainer:
             log_rows += batch_rows
             if not math.isfinite(loss):
                 raise FloatingPointError(f"the training loss is {loss} at global step {step}")
-            logs = {"loss": loss, "global_step": step}
+            logs = {"loss": loss, "global_step": step, "rows": batch_rows}
             _call(callbacks, "on_train_batch_end", step, logs)
             now = time.perf_counter()
             if self.log_step_count_steps and step % int(self.log_step_count_steps) == 0:
@@ -375,9 +375,6 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluate / predict
 
-    def _local_dataset(self, input_fn: Callable):
-        return call_input_fn(input_fn, None)
-
     def predict_batches(self, input_fn: Callable, steps: int | None = None) -> Iterator[tuple[list[np.ndarray], Any]]:
         """`(outputs, labels)` per batch on this worker (labels None when the
         input function gives features only); outputs are 1-D arrays."""
@@ -386,7 +383,7 @@ class Trainer:
             self._predict_step = tf.function(
                 lambda features: self._outputs(features, training=False), reduce_retracing=True
             )
-        for i, element in enumerate(self._local_dataset(input_fn)):
+        for i, element in enumerate(call_input_fn(input_fn, None)):
             if steps is not None and i >= int(steps):
                 break
             if isinstance(element, (tuple, list)) and len(element) == 2:
@@ -442,6 +439,10 @@ class Trainer:
         metrics["loss"] = float(np.mean(batch_losses))
         metrics["global_step"] = int(self.global_step.numpy())
         return metrics
+
+
+def _only_part(part: str, variable) -> str:
+    return part
 
 
 def _call(callbacks: Sequence, method: str, *args) -> None:

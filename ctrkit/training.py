@@ -400,17 +400,12 @@ def _file_inputs(spec: TrainingSpec, separators: Mapping[str, str], batch_size: 
 
 
 def _array_input_fn(x: Mapping[str, np.ndarray], ys: Sequence[np.ndarray], batch_size: int, epochs: int, seed: int | None, shuffle: bool):
-    def input_fn(input_context=None):
-        import tensorflow as tf
+    from .pipelines import array_dataset
 
-        ds = tf.data.Dataset.from_tensor_slices((dict(x), tuple(ys) if len(ys) > 1 else ys[0]))
-        size = batch_size
-        if input_context is not None:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-            size = input_context.get_per_replica_batch_size(batch_size)
-        if shuffle:
-            ds = ds.shuffle(len(ys[0]), seed=seed, reshuffle_each_iteration=True)
-        return ds.repeat(epochs).batch(size).prefetch(tf.data.AUTOTUNE)
+    def input_fn(input_context=None):
+        return array_dataset(
+            x, list(ys), batch_size=batch_size, num_epochs=epochs, shuffle=shuffle, seed=seed, input_context=input_context
+        )
 
     return input_fn
 

@@ -3,11 +3,14 @@
     python examples/run_classification_criteo.py                # label-encoded features (manual 2.3.1)
     python examples/run_classification_criteo.py --hash         # feature hashing on the fly (manual 2.3.2)
     python examples/run_classification_criteo.py --synthetic 20000
+    python examples/run_classification_criteo.py --model xDeepFM   # any non-sequence, single-task model
 
 Reads `../shared/data/criteo_sample.txt` (relative to the repository root) by
 default, `--data PATH` names another file, and `--synthetic N` uses N rows of
 `ctrkit.data.make_criteo` instead. The body below is the manual's code with
-`deepctr` replaced by `ctrkit`.
+`deepctr` replaced by `ctrkit`; `--model` swaps DeepFM for another model
+(AFM, CCPM and EDCN take only the sparse features in their deep part, MLR
+takes the features as its region features).
 """
 
 import argparse
@@ -16,15 +19,33 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import inspect
+
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
-from ctrkit.models import DeepFM
+from ctrkit import models
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "criteo_sample.txt"
+
+
+SPARSE_ONLY_DEEP_PART = {"AFM", "CCPM", "EDCN"}
+
+
+def build(name, linear_feature_columns, dnn_feature_columns):
+    """The model called `name`, given the columns its constructor takes."""
+    model_fn = getattr(models, name)
+    if name in SPARSE_ONLY_DEEP_PART:
+        dnn_feature_columns = [fc for fc in dnn_feature_columns if isinstance(fc, SparseFeat)]
+    parameters = inspect.signature(model_fn).parameters
+    if "linear_feature_columns" in parameters:
+        return model_fn(linear_feature_columns, dnn_feature_columns, task="binary")
+    if "region_feature_columns" in parameters:
+        return model_fn(linear_feature_columns, task="binary")
+    return model_fn(dnn_feature_columns, task="binary")
 
 
 def main() -> None:
@@ -33,6 +54,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, metavar="N", help="use N synthetic Criteo-like rows")
     parser.add_argument("--hash", action="store_true", help="hash the raw strings inside the model")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--model", default="DeepFM", help="a ctrkit model name (default DeepFM)")
     args = parser.parse_args()
 
     if args.synthetic:
@@ -78,7 +100,7 @@ def main() -> None:
     test_model_input = {name: test[name] for name in feature_names}
 
     # 4. define, train, predict and evaluate
-    model = DeepFM(linear_feature_columns, dnn_feature_columns, task="binary")
+    model = build(args.model, linear_feature_columns, dnn_feature_columns)
     model.compile("adam", "binary_crossentropy", metrics=["binary_crossentropy"])
     model.fit(
         train_model_input, train[target].values, batch_size=256, epochs=args.epochs, verbose=2, validation_split=0.2

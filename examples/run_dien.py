@@ -28,7 +28,7 @@ def get_xy_fd(use_neg: bool = False, hash_flag: bool = False):
     ]
     feature_columns += [
         VarLenSparseFeat(
-            SparseFeat("hist_item_id", vocabulary_size=3 + 1, embedding_dim=8, embedding_name="item_id", use_hash=hash_flag),
+            SparseFeat("hist_item_id", 3 + 1, embedding_dim=8, embedding_name="item_id", use_hash=hash_flag),
             maxlen=4,
             length_name="seq_length",
         ),
@@ -64,7 +64,7 @@ def get_xy_fd(use_neg: bool = False, hash_flag: bool = False):
         feature_dict["neg_hist_cate_id"] = np.array([[1, 2, 2, 0], [1, 2, 2, 0], [1, 2, 0, 0]])
         feature_columns += [
             VarLenSparseFeat(
-                SparseFeat("neg_hist_item_id", vocabulary_size=3 + 1, embedding_dim=8, embedding_name="item_id", use_hash=hash_flag),
+                SparseFeat("neg_hist_item_id", 3 + 1, embedding_dim=8, embedding_name="item_id", use_hash=hash_flag),
                 maxlen=4,
                 length_name="seq_length",
             ),

@@ -34,7 +34,9 @@ def get_xy_fd(hash_flag: bool = False):
                 maxlen=4,
             ),
             VarLenSparseFeat(
-                SparseFeat(f"sess_{session}_cate_id", 2 + 1, embedding_dim=4, use_hash=hash_flag, embedding_name="cate_id"),
+                SparseFeat(
+                    f"sess_{session}_cate_id", 2 + 1, embedding_dim=4, use_hash=hash_flag, embedding_name="cate_id"
+                ),
                 maxlen=4,
             ),
         ]
@@ -72,7 +74,9 @@ def get_xy_fd(hash_flag: bool = False):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-hash", dest="hash_flag", action="store_false", help="use the ids as given")
-    parser.add_argument("--bias-encoding", action="store_true", help="DSIN's bias encoding instead of position encodings")
+    parser.add_argument(
+        "--bias-encoding", action="store_true", help="DSIN's bias encoding instead of position encodings"
+    )
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args(argv)
 

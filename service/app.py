@@ -12,10 +12,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 from starlette.responses import Response
 
+from service.admin import admin_router
 from service.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from service.predict import Predictor, json_response
 from service.registry import BundleLoader, ModelRegistry
 from service.settings import Settings
+from service.tfserving import build_router as tfserving_router
 
 __all__ = ["create_app"]
 
@@ -27,7 +29,9 @@ Scores raw feature rows with exported ctrkit models.
 `POST /predict` takes the row form `{"instances": [{feature: value}, ...]}` or the
 column form `{"inputs": {feature: [values]}}`, optionally with `"model"` and
 `"version"`. The request schemas below are generated from the feature spec of
-every loaded model version.
+every loaded model version. The `/v1` routes speak TensorFlow Serving's REST API;
+the `/admin` routes (bearer token) load, activate, roll back and unload versions
+and split traffic between them.
 """
 
 
@@ -83,13 +87,18 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     """
     settings = settings or Settings()
     metrics = ServiceMetrics(
-        states=lambda: registry.version_states(), depths=lambda: registry.queue_depths()
+        states=lambda: registry.version_states(), depths=lambda: registry.queue_depths(),
+        traffic=lambda: registry.traffic(),
     )
     registry = ModelRegistry(settings, metrics, loader)
     predictor = Predictor(settings, registry, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.admin_token and settings.admin_token.get_secret_value():
+            log.info("admin API enabled at /admin (bearer token from CTR_ADMIN_TOKEN)")
+        else:
+            log.warning("admin API disabled: set CTR_ADMIN_TOKEN to enable the /admin routes")
         registry.start()
         try:
             yield
@@ -136,6 +145,9 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
         if loaded:
             return json_response({"status": "ready", "loaded": loaded})
         return json_response({"status": "not ready", "loaded": []}, 503)
+
+    app.include_router(admin_router(settings))
+    app.include_router(tfserving_router())
 
     @app.get("/metrics", summary="Prometheus metrics", tags=["health"])
     async def prometheus(metrics: Annotated[ServiceMetrics, Depends(get_metrics)]) -> Response:

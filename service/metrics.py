@@ -30,9 +30,10 @@ SCORE_BUCKETS = (
     0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0,
 )
 
-# (model, version, state) triples, and (model, version, queued rows) triples
+# (model, version, state), (model, version, queued rows) and (model, version, percent) triples
 VersionStates = Callable[[], Iterable[tuple[str, str, str]]]
 QueueDepths = Callable[[], Iterable[tuple[str, str, int]]]
+TrafficShares = Callable[[], Iterable[tuple[str, str, float]]]
 
 
 class _ScoreHistograms(Collector):
@@ -84,9 +85,10 @@ class _ScoreHistograms(Collector):
 class _StateCollector(Collector):
     """Gauges read at scrape time from the model registry and the batchers."""
 
-    def __init__(self, states: VersionStates, depths: QueueDepths) -> None:
+    def __init__(self, states: VersionStates, depths: QueueDepths, traffic: TrafficShares | None) -> None:
         self._states = states
         self._depths = depths
+        self._traffic = traffic
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         versions = GaugeMetricFamily(
@@ -103,6 +105,15 @@ class _StateCollector(Collector):
         for model, version, rows in self._depths():
             depth.add_metric([model, version], float(rows))
         yield depth
+        if self._traffic is not None:
+            share = GaugeMetricFamily(
+                "ctrkit_traffic_percent",
+                "Percent of requests naming no version that each loaded version receives (canary split).",
+                labels=["model", "version"],
+            )
+            for model, version, percent in self._traffic():
+                share.add_metric([model, version], float(percent))
+            yield share
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -139,9 +150,13 @@ class ServiceMetrics:
         states: called at scrape time, yields ``(model, version, state)``.
         depths: called at scrape time, yields ``(model, version, queued rows)``.
         process: also export the process, platform and GC collectors.
+        traffic: called at scrape time, yields ``(model, version, percent of requests)``.
     """
 
-    def __init__(self, states: VersionStates, depths: QueueDepths, process: bool = True) -> None:
+    def __init__(
+        self, states: VersionStates, depths: QueueDepths, process: bool = True,
+        traffic: TrafficShares | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -177,7 +192,7 @@ class ServiceMetrics:
         )
         self.scores = _ScoreHistograms(SCORE_BUCKETS)
         r.register(self.scores)
-        r.register(_StateCollector(states, depths))
+        r.register(_StateCollector(states, depths, traffic))
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)

@@ -2,21 +2,29 @@
 
 The repository directory holds ``<model>/<version>/`` export bundles. Every
 version found has a :class:`ModelVersion` whose state moves through
-``unloaded -> loading -> ready <-> serving`` (or ``failed``). Each model has one
-*serving* pointer, swapped atomically (a single attribute assignment on the
-event loop): a request resolves its version once, up front, and keeps that
-object, so a batch that started on a version finishes on it even if the pointer
-moves meanwhile; a version is only unloaded after its batcher has drained.
+``unloaded -> loading -> ready <-> serving -> ready -> unloading -> unloaded``,
+or ``loading -> failed``: a version serves only once it is loaded and warmed
+up, and a failed load never touches what serves.
+
+Each model has one :class:`Route`: the version that answers requests naming
+none, or a weighted split between loaded versions (a canary). A route is
+immutable and swapped by a single attribute assignment on the event loop. A
+request picks its version and enqueues its rows on that version's batcher in
+one step, with no ``await`` in between, so work that started on a version
+finishes there even if the route moves meanwhile; a version is unloaded only
+after its batcher has drained.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import random
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
@@ -31,13 +39,19 @@ from service.schemas import VersionSchemas, build_schemas
 from service.settings import Settings, VersionPolicy
 
 __all__ = [
+    "Conflict",
+    "LoadFailed",
+    "Model",
     "ModelNotFound",
     "ModelRegistry",
     "ModelVersion",
     "NotReady",
     "RegistryError",
+    "Route",
     "SignatureRunner",
     "VersionState",
+    "parse_model_name",
+    "parse_version",
     "validate_model_name",
     "validate_version",
 ]
@@ -46,6 +60,7 @@ log = logging.getLogger(__name__)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _VERSION_RE = re.compile(r"^[0-9]{1,18}$")
+_HISTORY = 32
 
 BundleLoader = Callable[[Path], Any]
 
@@ -55,6 +70,7 @@ class VersionState(str, Enum):
     LOADING = "loading"
     READY = "ready"
     SERVING = "serving"
+    UNLOADING = "unloading"
     FAILED = "failed"
 
 
@@ -79,11 +95,28 @@ class NotReady(RegistryError):
     status_code = 503
 
 
+class Conflict(RegistryError):
+    """The request contradicts the current state (unloading what serves, say)."""
+
+    status_code = 409
+
+
+class LoadFailed(RegistryError):
+    """A version could not be loaded or warmed up; it is marked ``failed``."""
+
+    status_code = 422
+
+
+def _shorten(text: Any, limit: int = 60) -> str:
+    text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit]}...' ({len(text)} characters)"
+
+
 def validate_model_name(name: Any) -> str:
     """The model name if it is a safe directory name (no path separators, no ``..``)."""
     if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
         raise PayloadError.single(
-            f"invalid model name {name!r}: use letters, digits, '_', '-', '.' (at most 128)",
+            f"invalid model name {_shorten(name)}: use letters, digits, '_', '-', '.' (at most 128)",
             "value_error", ("body", "model"),
         )
     return name
@@ -92,17 +125,102 @@ def validate_model_name(name: Any) -> str:
 def validate_version(version: Any) -> int:
     """The version as an int; accepts a positive int or a string of digits."""
     if isinstance(version, bool) or not isinstance(version, (int, str)):
-        raise PayloadError.single(f"invalid version {version!r}: expected a positive integer", "type_error", ("body", "version"))
+        raise PayloadError.single(
+            f"invalid version {_shorten(version)}: expected a positive integer", "type_error", ("body", "version")
+        )
     if isinstance(version, str):
         if not _VERSION_RE.match(version):
-            raise PayloadError.single(f"invalid version {version!r}: expected a positive integer", "value_error", ("body", "version"))
+            raise PayloadError.single(
+                f"invalid version {_shorten(version)}: expected a positive integer", "value_error", ("body", "version")
+            )
         version = int(version)
     if not 0 < version < 2**63:
-        raise PayloadError.single(f"invalid version {version}: expected a positive integer", "value_error", ("body", "version"))
+        raise PayloadError.single(
+            f"invalid version {version}: expected a positive integer", "value_error", ("body", "version")
+        )
     return version
 
 
+def parse_model_name(text: str) -> str:
+    """A model name taken from a URL; :class:`RegistryError` (400) unless it is a safe name."""
+    try:
+        return validate_model_name(text)
+    except PayloadError as exc:
+        raise RegistryError(exc.errors[0]["msg"]) from None
+
+
+def parse_version(text: str) -> int:
+    """A version taken from a URL; :class:`RegistryError` (400) unless it is a positive integer."""
+    try:
+        return validate_version(text)
+    except PayloadError as exc:
+        raise RegistryError(exc.errors[0]["msg"]) from None
+
+
+def _error_code(exc: BaseException) -> str:
+    """The TensorFlow Serving status code name that describes a load error."""
+    if isinstance(exc, FileNotFoundError):
+        return "NOT_FOUND"
+    if isinstance(exc, (ValueError, KeyError, TypeError)):
+        return "INVALID_ARGUMENT"
+    return "UNKNOWN"
+
+
+def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of a version directory's files."""
+    entries = []
+    for directory in (path, path / "variables"):
+        try:
+            children = sorted(directory.iterdir())
+        except OSError:
+            continue
+        for child in children:
+            try:
+                st = child.stat()
+            except OSError:
+                continue
+            entries.append((str(child.relative_to(path)), st.st_size, st.st_mtime_ns))
+    return tuple(entries)
+
+
 _PACKED_DTYPES = {"strings": object, "ints": np.int64, "floats": np.float32}
+
+
+def check_signature(bundle: Any, codec: FeatureCodec) -> None:
+    """Raises ``ValueError`` when the inputs the codec builds do not fit ``serving_default``.
+
+    The codec follows ``feature_spec.json``; the SavedModel's signature is what
+    the graph takes. A dtype or list length that differs would be refused at the
+    first call, or worse, accepted and scored wrongly.
+    """
+    structured = getattr(getattr(bundle, "signature", None), "structured_input_signature", None)
+    if not structured or not isinstance(structured[-1], dict):
+        return
+    specs = structured[-1]
+    problems = []
+    for f in codec.features:
+        spec = specs.get(f.name)
+        if spec is None:
+            problems.append(f"{f.name!r} is not a signature input")
+            continue
+        if f.kind in ("varlen", "weight"):
+            width: list[int | None] = [int(f.maxlen or 0)]
+        elif f.kind == "dense" and f.dimension > 1:
+            width = [f.dimension]
+        else:
+            width = []
+        dims = spec.shape.as_list() if spec.shape.rank is not None else None
+        if dims is not None and (len(dims) != 1 + len(width) or any(
+            d is not None and d != w for d, w in zip(dims[1:], width)
+        )):
+            problems.append(f"{f.name!r} is built with shape [n{''.join(f', {w}' for w in width)}], the signature takes {dims}")
+        if spec.dtype.name != f.input_dtype:
+            problems.append(f"{f.name!r} is built as {f.input_dtype}, the signature takes {spec.dtype.name}")
+    extra = sorted(set(specs) - {f.name for f in codec.features})
+    if extra:
+        problems.append(f"signature inputs without a feature: {extra}")
+    if problems:
+        raise ValueError("feature spec does not match the serving signature: " + "; ".join(problems))
 
 
 class SignatureRunner:
@@ -171,8 +289,11 @@ class ModelVersion:
         self.path = path
         self.state = VersionState.UNLOADED
         self.error: str | None = None
+        self.error_code: str | None = None
+        self.failed_fingerprint: tuple[Any, ...] | None = None
         self.loaded_at: float | None = None
         self.load_seconds: float | None = None
+        self.ever_loaded = False
         self.bundle: Any = None
         self.spec: dict[str, Any] | None = None
         self.codec: FeatureCodec | None = None
@@ -181,45 +302,109 @@ class ModelVersion:
         self.outputs: list[str] = []
         self.single_output = True
         self.signature: str | None = None
+        self.load_lock = asyncio.Lock()
 
     @property
     def loaded(self) -> bool:
         return self.state in (VersionState.READY, VersionState.SERVING)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, admin: bool = False) -> dict[str, Any]:
         info: dict[str, Any] = {"version": self.version, "state": self.state.value, "path": str(self.path)}
         if self.error:
             info["error"] = self.error
+            if admin:
+                info["error_code"] = self.error_code
         if self.loaded:
             info["outputs"] = self.outputs
             info["signature"] = self.signature
             info["loaded_at"] = self.loaded_at
             info["load_seconds"] = self.load_seconds
-            info["queued_rows"] = self.batcher.queued_rows if self.batcher else 0
+        if self.batcher is not None:
+            info["queued_rows"] = self.batcher.queued_rows
+            if admin:
+                info["running_calls"] = self.batcher.in_flight
         return info
 
 
+class Route:
+    """Where requests naming no version go: one version, or a weighted split.
+
+    Args:
+        primary: the version reported as serving (the heaviest one of a split).
+        split: ``(version, percent)`` pairs, percents summing to 100; empty when
+            ``primary`` takes every request.
+    """
+
+    __slots__ = ("primary", "split", "_bounds")
+
+    def __init__(self, primary: ModelVersion | None = None,
+                 split: tuple[tuple[ModelVersion, float], ...] = ()) -> None:
+        self.primary = primary
+        self.split = split
+        bounds, total = [], 0.0
+        for _, weight in split:
+            total += weight
+            bounds.append(total)
+        self._bounds = [b / total for b in bounds] if split else []
+
+    def pick(self) -> ModelVersion | None:
+        if not self.split:
+            return self.primary
+        i = bisect.bisect_right(self._bounds, random.random())
+        return self.split[min(i, len(self.split) - 1)][0]
+
+    def members(self) -> list[ModelVersion]:
+        """The versions taking requests that name no version."""
+        if self.split:
+            return [mv for mv, _ in self.split]
+        return [self.primary] if self.primary is not None else []
+
+    def percents(self) -> dict[int, float]:
+        if self.split:
+            return {mv.version: weight for mv, weight in self.split}
+        return {self.primary.version: 100.0} if self.primary is not None else {}
+
+
 class Model:
-    """A model name with its versions and its serving pointer."""
+    """A model name with its versions, its route and the versions that served before."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.versions: dict[int, ModelVersion] = {}
-        self.serving: ModelVersion | None = None
-        self.previous: int | None = None
-        self.newest_seen = 0
+        self.route = Route()
+        self.history: list[int] = []  # versions that served alone before, oldest first
+        self.handled: set[int] = set()  # version numbers the version policy has already seen
         self.lock = asyncio.Lock()
 
-    def pick(self) -> ModelVersion | None:
-        """The version that answers a request naming no version."""
-        return self.serving
+    @property
+    def serving(self) -> ModelVersion | None:
+        return self.route.primary
 
-    def describe(self) -> dict[str, Any]:
-        return {
+    def pick(self) -> ModelVersion | None:
+        """The version that answers a request naming no version (weighted when split)."""
+        return self.route.pick()
+
+    def rollback_target(self) -> ModelVersion | None:
+        """The version a rollback goes to: the newest history entry that differs from now."""
+        for v in reversed(self.history):
+            mv = self.versions.get(v)
+            if mv is None or (mv is self.route.primary and not self.route.split):
+                continue
+            return mv
+        return None
+
+    def describe(self, admin: bool = False) -> dict[str, Any]:
+        route = self.route
+        info: dict[str, Any] = {
             "name": self.name,
-            "serving": self.serving.version if self.serving else None,
-            "versions": [self.versions[v].describe() for v in sorted(self.versions)],
+            "serving": route.primary.version if route.primary else None,
+            "traffic": {str(v): w for v, w in route.percents().items()} if route.split else None,
+            "versions": [self.versions[v].describe(admin) for v in sorted(self.versions)],
         }
+        if admin:
+            target = self.rollback_target()
+            info["rollback_to"] = target.version if target else None
+        return info
 
 
 class ModelRegistry:
@@ -251,15 +436,19 @@ class ModelRegistry:
         for model_dir in sorted(self.root.iterdir()):
             if not model_dir.is_dir() or not _NAME_RE.match(model_dir.name) or ".." in model_dir.name:
                 continue
-            versions = sorted(
-                int(p.name) for p in model_dir.iterdir()
-                if p.is_dir() and _VERSION_RE.match(p.name) and int(p.name) > 0
-            )
+            try:
+                versions = sorted(
+                    int(p.name) for p in model_dir.iterdir()
+                    if p.is_dir() and _VERSION_RE.match(p.name) and int(p.name) > 0
+                )
+            except OSError:
+                continue
             if versions:
                 found[model_dir.name] = versions
         return found
 
     def _sync_discovered(self, found: dict[str, list[int]]) -> None:
+        """Adds new versions; forgets versions whose directory is gone and that hold nothing."""
         for name, versions in found.items():
             model = self.models.get(name)
             if model is None:
@@ -267,9 +456,17 @@ class ModelRegistry:
             for v in versions:
                 if v not in model.versions:
                     model.versions[v] = ModelVersion(name, v, self.root / name / str(v))
+        for name, model in list(self.models.items()):
+            present = set(found.get(name, ()))
+            for v, mv in list(model.versions.items()):
+                if v not in present and mv.state in (VersionState.UNLOADED, VersionState.FAILED):
+                    del model.versions[v]
+                    model.handled.discard(v)
+            if not model.versions:
+                del self.models[name]
         self.generation += 1
 
-    # -- lifecycle -----------------------------------------------------------------
+    # -- background work -------------------------------------------------------------
     def start(self) -> None:
         """Starts the first load (and the repository poller) in the background."""
         loop = asyncio.get_running_loop()
@@ -282,7 +479,7 @@ class ModelRegistry:
         self._sync_discovered(found)
         for name, versions in found.items():
             model = self.models[name]
-            model.newest_seen = max(versions)
+            model.handled.update(versions)
             pinned = self.settings.model_versions.get(name)
             candidates = [pinned] if pinned is not None else sorted(versions, reverse=True)
             for v in candidates:
@@ -307,22 +504,35 @@ class ModelRegistry:
                 log.exception("repository poll failed")
 
     async def poll_once(self) -> None:
-        """Discovers new versions; under the ``latest`` policy loads and activates them."""
+        """Discovers new versions; under the ``latest`` policy loads and activates them.
+
+        Only a version newer than every version seen before moves the route, so
+        admin actions (a rollback, say) stand until the next version appears. A
+        newest version that failed to load is tried again once its files change
+        (a bundle copied in place file by file, for instance).
+        """
         if not self.initial_load_done:
             return
         found = self.scan()
         self._sync_discovered(found)
+        latest = self.settings.version_policy is VersionPolicy.LATEST
         for name, versions in found.items():
-            model = self.models[name]
-            newest = max(versions)
-            if newest <= model.newest_seen:
+            model = self.models.get(name)
+            if model is None:
                 continue
-            model.newest_seen = newest
-            if self.settings.version_policy is VersionPolicy.LATEST:
+            newest = max(versions)
+            mv = model.versions[newest]
+            if newest in model.handled:
+                if not (latest and mv.state is VersionState.FAILED
+                        and mv.failed_fingerprint != _fingerprint(mv.path)):
+                    continue
+                log.info("model %s version %s changed on disk since it failed; loading it again", name, newest)
+            model.handled.add(newest)
+            if latest:
                 try:
-                    await self.activate(name, newest)
+                    await self.activate(name, newest, automatic=True)
                 except RegistryError as exc:
-                    log.error("model %s version %s did not load: %s", name, newest, exc.message)
+                    log.error("model %s version %s not activated: %s", name, newest, exc.message)
 
     async def close(self) -> None:
         """Stops background work and drains every batcher."""
@@ -339,18 +549,34 @@ class ModelRegistry:
                     await mv.batcher.close()
         self._load_executor.shutdown(wait=False, cancel_futures=True)
 
-    # -- loading -------------------------------------------------------------------
-    def _get(self, name: str, version: int) -> tuple[Model, ModelVersion]:
+    # -- lookups of names ------------------------------------------------------------
+    def _model(self, name: str) -> Model:
         model = self.models.get(name)
         if model is None:
-            raise ModelNotFound(f"unknown model {name!r}", known=sorted(self.models))
+            self._sync_discovered(self.scan())
+            model = self.models.get(name)
+        if model is None:
+            raise ModelNotFound(
+                f"unknown model {name!r}; known models: {', '.join(sorted(self.models)) or 'none'}",
+                known=sorted(self.models),
+            )
+        return model
+
+    def _get(self, name: str, version: int) -> tuple[Model, ModelVersion]:
+        model = self._model(name)
+        if version not in model.versions:
+            self._sync_discovered(self.scan())
+            model = self._model(name)
         mv = model.versions.get(version)
         if mv is None:
             raise ModelNotFound(
-                f"model {name!r} has no version {version}", known=sorted(model.versions)
+                f"model {name!r} has no version {version}; known versions: "
+                f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
+                known=sorted(model.versions),
             )
         return model, mv
 
+    # -- loading -------------------------------------------------------------------
     def _load_sync(self, mv: ModelVersion) -> tuple[Any, FeatureCodec, VersionSchemas, SignatureRunner, list[str]]:
         loader = self._loader
         if loader is None:
@@ -360,6 +586,7 @@ class ModelRegistry:
         bundle = loader(mv.path)
         spec = bundle.spec
         codec = FeatureCodec(spec, max_rows=self.settings.max_rows_per_request)
+        check_signature(bundle, codec)
         outputs = list(getattr(bundle, "output_names", None) or spec["model"]["outputs"])
         runner = SignatureRunner(bundle, outputs)
         example = codec.example_row()
@@ -378,99 +605,201 @@ class ModelRegistry:
         schemas = build_schemas(mv.model, mv.version, codec, outputs, self.settings.max_rows_per_request)
         return bundle, codec, schemas, runner, outputs
 
+    async def _ensure_loaded(self, mv: ModelVersion) -> ModelVersion:
+        """Loads and warms up a version unless it is loaded; :class:`LoadFailed` on failure."""
+        async with mv.load_lock:
+            if mv.loaded:
+                return mv
+            mv.state, mv.error, mv.error_code = VersionState.LOADING, None, None
+            self.generation += 1
+            start = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            try:
+                if not mv.path.is_dir():
+                    raise FileNotFoundError(f"{mv.path} does not exist")
+                bundle, codec, schemas, runner, outputs = await loop.run_in_executor(
+                    self._load_executor, self._load_sync, mv
+                )
+            except Exception as exc:  # a broken bundle must not stop the service
+                mv.state, mv.error, mv.error_code = VersionState.FAILED, f"{type(exc).__name__}: {exc}", _error_code(exc)
+                mv.failed_fingerprint = _fingerprint(mv.path)
+                self.generation += 1
+                self.metrics.model_loads.labels(mv.model, "failed").inc()
+                log.error("model %s version %s failed to load: %s", mv.model, mv.version, mv.error)
+                raise LoadFailed(
+                    f"model {mv.model!r} version {mv.version} failed to load: {mv.error}",
+                    state=mv.state.value, error=mv.error,
+                ) from exc
+            s = self.settings
+            batcher = Batcher(
+                runner,
+                name=f"{mv.model}-{mv.version}",
+                max_batch_rows=s.max_batch_rows,
+                batch_timeout_s=s.batch_timeout_ms / 1000.0,
+                max_queue_rows=s.max_queue_rows,
+                workers=s.model_workers,
+                observer=self.metrics.observer(mv.model, mv.version_label, outputs),
+            )
+            batcher.start()
+            mv.bundle, mv.spec, mv.codec, mv.schemas, mv.batcher = bundle, bundle.spec, codec, schemas, batcher
+            mv.outputs = outputs
+            mv.single_output = len(outputs) == 1
+            mv.signature = "serving_packed" if runner.packed else "serving_default"
+            mv.load_seconds = time.perf_counter() - start
+            mv.loaded_at = time.time()
+            mv.ever_loaded = True
+            mv.failed_fingerprint = None
+            mv.state = VersionState.READY  # only now can a route or a request reach it
+            self.generation += 1
+            self.metrics.model_loads.labels(mv.model, "ok").inc()
+            self.metrics.model_load_duration.labels(mv.model).observe(mv.load_seconds)
+            log.info("model %s version %s loaded and warmed up in %.2fs", mv.model, mv.version, mv.load_seconds)
+            return mv
+
     async def load(self, name: str, version: int) -> ModelVersion:
         """Loads and warms up a version (not yet serving); a no-op if it is loaded."""
-        if name not in self.models or version not in self.models[name].versions:
-            self._sync_discovered(self.scan())
-        model, mv = self._get(name, version)
-        async with model.lock:
-            return await self._load_locked(mv)
+        _, mv = self._get(name, version)
+        return await self._ensure_loaded(mv)
 
-    async def _load_locked(self, mv: ModelVersion) -> ModelVersion:
-        if mv.loaded:
-            return mv
-        if not mv.path.is_dir():
-            mv.state, mv.error = VersionState.FAILED, f"{mv.path} does not exist"
-            raise RegistryError(mv.error)
-        mv.state, mv.error = VersionState.LOADING, None
+    # -- routing -------------------------------------------------------------------
+    def _set_route(self, model: Model, route: Route, remember: bool = True) -> None:
+        old = model.route
+        if remember and old.primary is not None and not old.split and (
+            route.split or route.primary is not old.primary
+        ):
+            model.history.append(old.primary.version)
+            del model.history[:-_HISTORY]
+        model.route = route  # the atomic swap
+        members = route.members()
+        for mv in old.members():
+            if mv not in members and mv.state is VersionState.SERVING:
+                mv.state = VersionState.READY
+        for mv in members:
+            mv.state = VersionState.SERVING
         self.generation += 1
-        start = time.perf_counter()
-        loop = asyncio.get_running_loop()
-        try:
-            bundle, codec, schemas, runner, outputs = await loop.run_in_executor(
-                self._load_executor, self._load_sync, mv
-            )
-        except Exception as exc:  # a broken bundle must not stop the service
-            mv.state, mv.error = VersionState.FAILED, f"{type(exc).__name__}: {exc}"
-            self.generation += 1
-            self.metrics.model_loads.labels(mv.model, "failed").inc()
-            log.error("model %s version %s failed to load: %s", mv.model, mv.version, mv.error)
-            raise RegistryError(f"model {mv.model!r} version {mv.version} failed to load: {mv.error}") from exc
-        s = self.settings
-        batcher = Batcher(
-            runner,
-            name=f"{mv.model}-{mv.version}",
-            max_batch_rows=s.max_batch_rows,
-            batch_timeout_s=s.batch_timeout_ms / 1000.0,
-            max_queue_rows=s.max_queue_rows,
-            workers=s.model_workers,
-            observer=self.metrics.observer(mv.model, mv.version_label, outputs),
-        )
-        batcher.start()
-        mv.bundle, mv.spec, mv.codec, mv.schemas, mv.batcher = bundle, bundle.spec, codec, schemas, batcher
-        mv.outputs = outputs
-        mv.single_output = len(outputs) == 1
-        mv.signature = "serving_packed" if runner.packed else "serving_default"
-        mv.load_seconds = time.perf_counter() - start
-        mv.loaded_at = time.time()
-        mv.state = VersionState.READY
-        self.generation += 1
-        self.metrics.model_loads.labels(mv.model, "ok").inc()
-        self.metrics.model_load_duration.labels(mv.model).observe(mv.load_seconds)
-        log.info("model %s version %s loaded and warmed up in %.2fs", mv.model, mv.version, mv.load_seconds)
+        if route.split:
+            log.info("model %s traffic split: %s", model.name,
+                     ", ".join(f"version {v} {w:g}%" for v, w in route.percents().items()))
+        elif route.primary is not old.primary or old.split:
+            log.info("model %s now serves version %s", model.name, route.primary.version if route.primary else None)
+
+    async def activate(self, name: str, version: int, *, automatic: bool = False) -> ModelVersion:
+        """Makes a version the only serving one, loading it first if needed.
+
+        ``automatic`` marks an activation by the version policy: loaded versions
+        beyond ``retain_versions`` (the serving one and the most recent ones
+        before it) are then unloaded once drained.
+        """
+        model, mv = self._get(name, version)
+        await self._ensure_loaded(mv)
+        async with model.lock:
+            if not mv.loaded:
+                raise Conflict(f"model {name!r} version {version} was unloaded while being activated")
+            if model.route.primary is not mv or model.route.split:
+                self._set_route(model, Route(mv))
+        if automatic:
+            await self._retire_surplus(model)
         return mv
 
-    async def activate(self, name: str, version: int) -> ModelVersion:
-        """Makes a version the serving one, loading it first if needed."""
-        if name not in self.models or version not in self.models[name].versions:
-            self._sync_discovered(self.scan())
-        model, mv = self._get(name, version)
-        async with model.lock:
-            await self._load_locked(mv)
-            old = model.serving
-            if old is not mv:
-                model.serving = mv  # the atomic swap
-                mv.state = VersionState.SERVING
-                if old is not None:
-                    old.state = VersionState.READY
-                    model.previous = old.version
-                self.generation += 1
-                log.info("model %s now serves version %s", name, version)
-            return mv
-
     async def rollback(self, name: str) -> ModelVersion:
-        """Serves the previously serving version again."""
-        model = self.models.get(name)
-        if model is None:
-            raise ModelNotFound(f"unknown model {name!r}", known=sorted(self.models))
-        if model.previous is None or model.previous not in model.versions:
-            raise RegistryError(f"model {name!r} has no previous version to roll back to")
-        return await self.activate(name, model.previous)
+        """Serves the version that served alone before the current route, again.
 
-    async def unload(self, name: str, version: int) -> ModelVersion:
-        """Unloads a version after its queued and running batches finish."""
-        model, mv = self._get(name, version)
+        A canary split is dropped; repeated rollbacks go further back in history.
+        """
+        model = self._model(name)
+        while True:
+            target = model.rollback_target()
+            if target is None:
+                raise Conflict(f"model {name!r} has no previous version to roll back to")
+            await self._ensure_loaded(target)
+            async with model.lock:
+                if model.rollback_target() is not target or not target.loaded:
+                    continue  # the route moved meanwhile; look again
+                index = len(model.history) - 1 - model.history[::-1].index(target.version)
+                del model.history[index:]
+                self._set_route(model, Route(target), remember=False)
+                return target
+
+    async def set_traffic(self, name: str, split: Mapping[int, float] | None) -> Model:
+        """Splits requests naming no version between loaded versions by percent.
+
+        ``None`` or an empty mapping gives every request to the serving version
+        again; a single positive weight is an activation of that version.
+        """
+        model = self._model(name)
         async with model.lock:
-            if model.serving is mv:
-                raise RegistryError(f"model {name!r} version {version} is serving; activate another first")
-            batcher = mv.batcher
+            if not split:
+                if model.route.split and model.route.primary is not None:
+                    self._set_route(model, Route(model.route.primary))
+                return model
+            chosen = []
+            for v, weight in sorted(split.items()):
+                mv = model.versions.get(v)
+                if mv is None:
+                    raise ModelNotFound(
+                        f"model {name!r} has no version {v}; known versions: "
+                        f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
+                        known=sorted(model.versions),
+                    )
+                if weight > 0:
+                    if not mv.loaded:
+                        raise Conflict(
+                            f"model {name!r} version {v} is {mv.state.value}, not loaded: "
+                            f"load it first (POST /admin/models/{name}/versions/{v}:load)"
+                        )
+                    chosen.append((mv, float(weight)))
+            if not chosen:
+                raise RegistryError("a traffic split needs at least one positive weight")
+            current = model.route.primary
+            primary = max(chosen, key=lambda p: (p[1], p[0] is current, p[0].version))[0]
+            self._set_route(model, Route(primary, tuple(chosen) if len(chosen) > 1 else ()))
+            return model
+
+    # -- unloading -----------------------------------------------------------------
+    async def unload(self, name: str, version: int) -> ModelVersion:
+        """Unloads a version after its queued and running batches finish.
+
+        Refused (:class:`Conflict`) for a version that takes requests naming no
+        version: the serving one or one in the traffic split.
+        """
+        model, mv = self._get(name, version)
+        return await self._unload(model, mv)
+
+    async def _unload(self, model: Model, mv: ModelVersion) -> ModelVersion:
+        async with mv.load_lock:
+            async with model.lock:
+                if mv in model.route.members():
+                    what = "in the traffic split" if model.route.split else "serving"
+                    raise Conflict(
+                        f"model {model.name!r} version {mv.version} is {what}; "
+                        "activate another version or change the split first"
+                    )
+                batcher = mv.batcher
+                mv.state = VersionState.UNLOADING if batcher is not None else VersionState.UNLOADED
+                mv.error = mv.error_code = None
+                self.generation += 1
+            if batcher is None:
+                return mv
+            await batcher.close()  # queued and running work finishes on this version
+            mv.bundle = mv.spec = mv.codec = mv.schemas = mv.batcher = None
             mv.state = VersionState.UNLOADED
             self.generation += 1
-            if batcher is not None:
-                await batcher.close()
-            mv.bundle = mv.codec = mv.schemas = mv.batcher = None
-            self.metrics.forget(name, mv.version_label)
+            self.metrics.forget(model.name, mv.version_label)
+            log.info("model %s version %s unloaded", model.name, mv.version)
             return mv
+
+    async def _retire_surplus(self, model: Model) -> None:
+        keep = {mv.version for mv in model.route.members()}
+        for v in reversed(model.history):
+            if len(keep) >= self.settings.retain_versions:
+                break
+            keep.add(v)
+        for mv in list(model.versions.values()):
+            if mv.loaded and mv.version not in keep:
+                try:
+                    await self._unload(model, mv)
+                except Conflict:
+                    pass  # it took traffic again meanwhile
 
     # -- lookups -------------------------------------------------------------------
     def resolve(self, name: str | None, version: int | None) -> ModelVersion:
@@ -511,8 +840,8 @@ class ModelRegistry:
         return mv
 
     def loaded_versions(self) -> Iterator[ModelVersion]:
-        for model in self.models.values():
-            for mv in model.versions.values():
+        for model in list(self.models.values()):
+            for mv in list(model.versions.values()):
                 if mv.loaded:
                     yield mv
 
@@ -531,6 +860,21 @@ class ModelRegistry:
                 if mv.batcher is not None:
                     yield model.name, mv.version_label, mv.batcher.queued_rows
 
-    def describe(self) -> dict[str, Any]:
-        return {"models": [self.models[n].describe() for n in sorted(self.models)]}
+    def traffic(self) -> Iterator[tuple[str, str, float]]:
+        """``(model, version, percent)`` of requests naming no version, per loaded version."""
+        for model in list(self.models.values()):
+            percents = model.route.percents()
+            for mv in list(model.versions.values()):
+                if mv.loaded:
+                    yield model.name, mv.version_label, percents.get(mv.version, 0.0)
 
+    def describe(self, admin: bool = False) -> dict[str, Any]:
+        answer: dict[str, Any] = {"models": [self.models[n].describe(admin) for n in sorted(self.models)]}
+        if admin:
+            answer = {
+                "version_policy": self.settings.version_policy.value,
+                "poll_interval_s": self.settings.poll_interval_s,
+                "retain_versions": self.settings.retain_versions,
+                **answer,
+            }
+        return answer

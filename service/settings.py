@@ -12,16 +12,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class VersionPolicy(str, Enum):
     """How the serving version of each model moves.
 
-    ``latest``: a version is loaded, warmed up and activated as soon as it appears
-    in the repository. ``specific``: the serving version only moves on explicit
-    request (pinned at start-up with ``model_versions``).
+    ``latest``: a version newer than every version seen so far is loaded, warmed
+    up and activated as soon as it appears in the repository; admin actions (a
+    rollback, a split) stand until the next new version appears. ``specific``:
+    the serving version only moves through the admin routes (pinned at start-up
+    with ``model_versions``, else the newest version that loads).
     """
 
     LATEST = "latest"
@@ -48,8 +50,8 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
-    admin_token: str | None = Field(
-        None, description="Bearer token for the /admin routes (they are refused when unset)."
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token of the /admin routes (they answer 403 when unset or empty)."
     )
     version_policy: VersionPolicy = Field(
         VersionPolicy.LATEST, description="latest: follow new versions; specific: move only on request."
@@ -57,6 +59,11 @@ class Settings(BaseSettings):
     model_versions: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict,
         description='Versions to serve at start-up, e.g. {"criteo_deepfm": 3} (JSON) or criteo_deepfm=3.',
+    )
+    retain_versions: int = Field(
+        2, ge=1,
+        description="Versions kept loaded per model after an automatic activation "
+        "(the serving one and the ones before it, for instant rollback); the others are unloaded once drained.",
     )
     default_model: str | None = Field(
         None, description="Model used when a request names none (default: the only model, if one)."

@@ -35,8 +35,8 @@ def test_din_beats_history_blind_deepfm():
         DenseFeat("pay_score", 1),
     ]
     history = [
-        VarLenSparseFeat(SparseFeat("hist_item_id", N_ITEMS + 1, 4, embedding_name="item_id"), MAXLEN, length_name="seq_length"),
-        VarLenSparseFeat(SparseFeat("hist_cate_id", N_CATES + 1, 4, embedding_name="cate_id"), MAXLEN, length_name="seq_length"),
+        VarLenSparseFeat(SparseFeat(f"hist_{name}", size, 4, embedding_name=name), MAXLEN, length_name="seq_length")
+        for name, size in (("item_id", N_ITEMS + 1), ("cate_id", N_CATES + 1))
     ]
 
     keras.utils.set_random_seed(0)

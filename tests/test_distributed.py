@@ -167,3 +167,37 @@ def test_cluster_membership_from_tf_config(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         distribute.tf_config()
+
+
+def test_ctrkit_train_streams_files_and_resumes_from_model_dir(tmp_path, monkeypatch):
+    from ctrkit.training import SpecError, TrainingSpec, train_from_spec
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    frame = make_criteo(600, seed=13).frame
+    frame.iloc[:300].to_parquet(tmp_path / "a.parquet", row_group_size=100)
+    frame.iloc[300:].to_parquet(tmp_path / "b.parquet", row_group_size=100)
+    raw = {
+        "data": {"source": "files", "format": "parquet", "pattern": "*.parquet", "valid_pattern": "b.parquet"},
+        "features": [
+            {"kind": "sparse", "names": SPARSE, "vocabulary_size": 100, "embedding_dim": 4, "use_hash": True, "dtype": "string"},
+            {"kind": "dense", "names": DENSE, "transform": "standardize"},
+        ],
+        "model": {"class": "WDL", "params": {"dnn_hidden_units": [8]}},
+        "training": {"batch_size": 50, "epochs": 5, "steps": 6, "model_dir": "checkpoints", "learning_rate": 0.01},
+    }
+    first = train_from_spec(TrainingSpec.from_dict(raw, tmp_path), repository=tmp_path / "repo")
+    assert first.rows_seen == 300 and set(first.validation) == {"auc", "logloss"}
+    assert (tmp_path / "checkpoints" / "ckpt-6.index").is_file()
+
+    raw["training"]["steps"] = 10
+    second = train_from_spec(TrainingSpec.from_dict(raw, tmp_path), export=False)
+    assert second.rows_seen == 200 and second.version_dir is None
+    assert (tmp_path / "checkpoints" / "ckpt-10.index").is_file()
+    spec = load_bundle(first.version_dir).spec
+    assert spec["model"]["class"] == "WDL" and spec["training"]["global_step"] == 6
+
+    with pytest.raises(SpecError, match="--rows applies"):
+        train_from_spec(TrainingSpec.from_dict(raw, tmp_path), rows=10)
+    raw["data"]["pattern"] = "nothing-*.parquet"
+    with pytest.raises(SpecError, match="data.pattern"):
+        train_from_spec(TrainingSpec.from_dict(raw, tmp_path))

@@ -237,7 +237,7 @@ def test_the_zoo_has_the_manual_signatures():
     assert inspect.signature(est.CCPMEstimator).parameters["conv_kernel_width"].default == (6, 5)
 
 
-@pytest.mark.parametrize("name", ["PNNEstimator", "xDeepFMEstimator", "FwFMEstimator"])
+@pytest.mark.parametrize("name", ["PNNEstimator", "xDeepFMEstimator", "FwFMEstimator", "DeepFEFMEstimator"])
 def test_estimators_train_a_step(tmp_path, criteo_frame, name):
     columns = _columns()[:4]
     kwargs = dict(dnn_hidden_units=(4,), model_dir=tmp_path / name)

@@ -211,3 +211,49 @@ def test_clear_errors(frame, tmp_path):
         pipelines.make_dataset("json", pattern, [DenseFeat("I1")])
     with pytest.raises(ValueError, match="label 'I1' is also a feature"):
         pipelines.csv_dataset(pattern, [DenseFeat("I1")], "I1")
+
+
+def test_array_dataset_epochs_shuffle_shards_and_labels():
+    x = {"s": np.array([f"v{i}" for i in range(10)], dtype=object), "n": np.arange(10, dtype="int64"), "d": np.ones((10, 2), "float32")}
+    y = np.arange(10) % 2
+    batches = list(pipelines.array_dataset(x, y, batch_size=4, num_epochs=2))
+    assert [len(label) for _, label in batches] == [4, 4, 4, 4, 4]  # batches run across the epoch boundary
+    np.testing.assert_array_equal(np.concatenate([f["n"].numpy() for f, _ in batches]), np.tile(np.arange(10), 2))
+    first = batches[0][0]
+    assert first["s"].dtype == tf.string and first["d"].shape == (4, 2) and batches[0][1].dtype == tf.float32
+
+    shuffled = [np.concatenate([f["n"].numpy() for f, _ in pipelines.array_dataset(x, y, batch_size=3, shuffle=True, seed=s)]) for s in (1, 2)]
+    assert sorted(shuffled[0]) == list(range(10)) and not np.array_equal(shuffled[0], shuffled[1])
+
+    halves = [np.concatenate([f["n"].numpy() for f in pipelines.array_dataset(x, batch_size=8, num_shards=2, index=i)]) for i in range(2)]
+    np.testing.assert_array_equal(np.sort(np.concatenate(halves)), np.arange(10))
+    assert not set(halves[0]) & set(halves[1])
+
+    _, labels = next(iter(pipelines.array_dataset(x, [y, 1 - y], batch_size=10)))
+    np.testing.assert_array_equal(labels[1].numpy(), 1 - y)
+    assert len(list(pipelines.array_dataset(x, y, batch_size=4, drop_remainder=True))) == 2
+    with pytest.raises(ValueError, match="same number of rows"):
+        pipelines.array_dataset(x, y[:5])
+
+
+def test_numpy_batches_shuffle_within_a_window():
+    chunks = [{"r": np.arange(start, start + 10)} for start in range(0, 100, 10)]
+    batches = list(pipelines.numpy_batches(iter(chunks), 8, shuffle_buffer=20, rng=np.random.default_rng(0)))
+    rows = np.concatenate([b["r"] for b in batches])
+    assert [len(b["r"]) for b in batches][:-1] == [8] * (len(batches) - 1)
+    assert sorted(rows) == list(range(100)) and not np.array_equal(rows, np.arange(100))
+    # the window only ever holds rows that arrived: no row leaves before
+    # the rows that came shuffle_buffer + batch + chunk rows ahead of it
+    assert all(position >= row - (20 + 8 + 10) for position, row in enumerate(rows))
+    plain = np.concatenate([b["r"] for b in pipelines.numpy_batches(iter(chunks), 8)])
+    np.testing.assert_array_equal(plain, np.arange(100))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tfrecord"])
+def test_row_shards_stay_disjoint_when_shuffling(frame, tmp_path, fmt):
+    pattern = _write(frame, tmp_path, fmt, shards=2)
+    rows = [
+        _collect(pipelines.make_dataset(fmt, pattern, [DenseFeat("row")], "label", batch_size=64, shuffle_buffer=50, num_shards=3, index=i))["row"]
+        for i in range(3)
+    ]
+    assert sorted(np.concatenate(rows).astype(int)) == list(range(N))

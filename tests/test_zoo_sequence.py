@@ -75,12 +75,16 @@ def behaviour_columns(strings: bool = False, negatives: bool = False, length_nam
         SparseFeat("cate_id", N_CATES + 1, DIM),
         DenseFeat("pay_score", 1),
         VarLenSparseFeat(hist_item, MAXLEN, length_name=length_name),
-        VarLenSparseFeat(SparseFeat("hist_cate_id", N_CATES + 1, DIM, embedding_name="cate_id"), MAXLEN, length_name=length_name),
+        VarLenSparseFeat(
+            SparseFeat("hist_cate_id", N_CATES + 1, DIM, embedding_name="cate_id"), MAXLEN, length_name=length_name
+        ),
     ]
     if negatives:
         columns += [
-            VarLenSparseFeat(SparseFeat("neg_hist_item_id", N_ITEMS + 1, DIM, embedding_name="item_id"), MAXLEN, length_name=length_name),
-            VarLenSparseFeat(SparseFeat("neg_hist_cate_id", N_CATES + 1, DIM, embedding_name="cate_id"), MAXLEN, length_name=length_name),
+            VarLenSparseFeat(
+                SparseFeat(f"neg_hist_{name}", size, DIM, embedding_name=name), MAXLEN, length_name=length_name
+            )
+            for name, size in (("item_id", N_ITEMS + 1), ("cate_id", N_CATES + 1))
         ]
     return columns
 
@@ -102,7 +106,8 @@ def session_rows(n: int = N_ROWS, seed: int = 0):
     match = np.zeros(n, bool)
     for s in range(SESS_MAX_COUNT):
         length = np.where(s < sess_length, rng.integers(1, SESS_MAXLEN + 1, n), 0)
-        items = np.where(np.arange(SESS_MAXLEN)[None, :] < length[:, None], rng.integers(1, N_ITEMS + 1, (n, SESS_MAXLEN)), 0)
+        valid = np.arange(SESS_MAXLEN)[None, :] < length[:, None]
+        items = np.where(valid, rng.integers(1, N_ITEMS + 1, (n, SESS_MAXLEN)), 0)
         cates = item_cate[items] * (items > 0)
         match |= (cates == item_cate[item][:, None]).any(axis=1)
         x[f"sess_{s}_item_id"], x[f"sess_{s}_cate_id"] = items.astype("int32"), cates.astype("int32")
@@ -138,12 +143,18 @@ CASES = {
         {},
     ),
     "DIEN-AUGRU-negsampling": lambda: (
-        DIEN(behaviour_columns(negatives=True), BEHAVIOUR, gru_type="AUGRU", use_negsampling=True, att_hidden_units=(8,), **SMALL),
+        DIEN(
+            behaviour_columns(negatives=True), BEHAVIOUR, gru_type="AUGRU", use_negsampling=True,
+            att_hidden_units=(8,), **SMALL,
+        ),
         behaviour_columns(negatives=True),
         {},
     ),
     "DSIN": lambda: (
-        DSIN(session_columns(), BEHAVIOUR, sess_max_count=SESS_MAX_COUNT, bias_encoding=True, att_embedding_size=2, att_head_num=4, **SMALL),
+        DSIN(
+            session_columns(), BEHAVIOUR, sess_max_count=SESS_MAX_COUNT, bias_encoding=True,
+            att_embedding_size=2, att_head_num=4, **SMALL,
+        ),
         session_columns() + [DenseFeat("sess_length", 1)],
         {"sessions": True},
     ),
@@ -213,7 +224,8 @@ def test_sequence_model_roundtrip(case, tmp_path):
         empty = x["sess_length"] <= last
         for feature in BEHAVIOUR:
             name = f"sess_{last}_{feature}"
-            noisy[name] = np.where(empty[:, None], 1 + np.arange(SESS_MAXLEN)[None, :] % N_CATES, x[name]).astype("int32")
+            filler = 1 + np.arange(SESS_MAXLEN)[None, :] % N_CATES
+            noisy[name] = np.where(empty[:, None], filler, x[name]).astype("int32")
         assert (noisy[f"sess_{last}_item_id"] != x[f"sess_{last}_item_id"]).any()
         np.testing.assert_allclose(model.predict(noisy, batch_size=256, verbose=0).reshape(-1), expected, atol=1e-5)
 
@@ -234,6 +246,10 @@ def test_din_reads_history_length():
     np.testing.assert_array_equal(changed, x["seq_length"] > 0)
 
 
+def _total(losses) -> float:
+    return float(sum(keras.ops.convert_to_numpy(loss) for loss in losses))
+
+
 @pytest.mark.parametrize("gru_type", ["GRU", "AIGRU", "AGRU", "AUGRU"])
 def test_dien_auxiliary_loss_only_in_training(gru_type):
     keras.utils.set_random_seed(0)
@@ -241,15 +257,17 @@ def test_dien_auxiliary_loss_only_in_training(gru_type):
     x, y = behaviour_rows(64)
     x = {name: x[name] for name in get_feature_names(columns)}
     plain = DIEN(columns, BEHAVIOUR, gru_type=gru_type, dnn_hidden_units=(8,), att_hidden_units=(8,))
-    model = DIEN(columns, BEHAVIOUR, gru_type=gru_type, use_negsampling=True, dnn_hidden_units=(8,), att_hidden_units=(8,))
-    regularisation = float(sum(keras.ops.convert_to_numpy(loss) for loss in plain.losses))
+    model = DIEN(
+        columns, BEHAVIOUR, gru_type=gru_type, use_negsampling=True, dnn_hidden_units=(8,), att_hidden_units=(8,)
+    )
+    regularisation = _total(plain.losses)
 
     plain(x, training=True)
-    assert float(sum(keras.ops.convert_to_numpy(loss) for loss in plain.losses)) == pytest.approx(regularisation)
+    assert _total(plain.losses) == pytest.approx(regularisation)
     model(x, training=False)
-    assert float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)) == pytest.approx(regularisation, abs=1e-6)
+    assert _total(model.losses) == pytest.approx(regularisation, abs=1e-6)
     model(x, training=True)
-    auxiliary = float(sum(keras.ops.convert_to_numpy(loss) for loss in model.losses)) - regularisation
+    auxiliary = _total(model.losses) - regularisation
     # Clicked and sampled behaviours start out indistinguishable: -log(1/2) twice.
     assert auxiliary == pytest.approx(2 * np.log(2), abs=0.1)
     # The sampled behaviours never reach the prediction.
@@ -299,10 +317,12 @@ def genre_rows(n: int = N_ROWS, seed: int = 0):
     return x, y, count
 
 
-@pytest.mark.parametrize("weighted", [False, True])
-def test_multi_value_genres_deepfm_roundtrip(weighted, tmp_path):
-    """Hashed string genres: padding "" without weights (masked pooling);
-    with weights, the valid length comes from a length input."""
+@pytest.mark.parametrize(
+    "weighted, with_length", [(False, False), (True, False), (True, True)], ids=["plain", "weighted", "weighted-length"]
+)
+def test_multi_value_genres_deepfm_roundtrip(weighted, with_length, tmp_path):
+    """Hashed string genres padded with "": masked pooling, with or without
+    per-genre weights, or the valid length from a length input."""
     keras.utils.set_random_seed(0)
     columns = [
         SparseFeat("user_id", N_USERS, DIM),
@@ -311,7 +331,7 @@ def test_multi_value_genres_deepfm_roundtrip(weighted, tmp_path):
             SparseFeat("genres", 100, DIM, use_hash=True, dtype="string"),
             GENRE_MAXLEN,
             combiner="mean",
-            length_name="genres_len" if weighted else None,
+            length_name="genres_len" if with_length else None,
             weight_name="genres_weight" if weighted else None,
         ),
     ]
@@ -328,15 +348,21 @@ def test_multi_value_genres_deepfm_roundtrip(weighted, tmp_path):
     assert (genres["maxlen"], genres["use_hash"], genres["dtype"]) == (GENRE_MAXLEN, True, "string")
     as_lists = dict(x, genres=_unpad(x["genres"], count))
     if weighted:
-        assert (kinds["genres_len"], kinds["genres_weight"]) == ("length", "weight")
+        assert kinds["genres_weight"] == "weight"
         assert bundle.spec["signature"]["inputs"]["genres_weight"]["shape"] == [-1, GENRE_MAXLEN]
         as_lists["genres_weight"] = _unpad(x["genres_weight"][..., 0], count)
+    if with_length:
+        assert kinds["genres_len"] == "length"
+        assert bundle.spec["signature"]["inputs"]["genres_len"]["shape"] == [-1]
     np.testing.assert_allclose(bundle.predict(as_lists)["ctr"], expected, atol=1e-5)
 
     # The genres matter; with a length input, only the first genres_len do.
     one_genre = dict(x, genres=np.where(x["genres"] == "", "", "Horror").astype(object))
     assert np.abs(_scores(model, one_genre) - expected).max() > 1e-4
-    if weighted:
+    if with_length:
         past = np.arange(GENRE_MAXLEN)[None, :] >= count[:, None]
         noisy = dict(x, genres=np.where(past, "Comedy", x["genres"]).astype(object))
         np.testing.assert_allclose(_scores(model, noisy), expected, atol=1e-6)
+    if weighted:
+        reweighted = dict(x, genres_weight=(x["genres_weight"] * 3.0).astype("float32"))
+        assert np.abs(_scores(model, reweighted) - expected).max() > 1e-6

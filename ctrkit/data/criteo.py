@@ -16,6 +16,7 @@ from ._common import (
     model_rng,
     sigmoid,
     string_column,
+    top_effects,
 )
 from .dataset import SyntheticDataset
 
@@ -54,27 +55,26 @@ _DENSE_LOGNORMAL = {
     "I9": (3.8, 1.2), "I10": (0.27, 0.5), "I11": (0.92, 0.9), "I12": (0.02, 1.0),
     "I13": (1.87, 1.0),
 }
-# Planted effects: (number of most frequent values with an effect, effect scale).
-_MAIN_EFFECTS = {
-    "C2": (30, 0.4), "C5": (30, 0.4), "C6": (24, 0.4), "C8": (30, 0.4), "C9": (3, 0.4),
-    "C14": (27, 0.4), "C17": (10, 0.4), "C20": (4, 0.3), "C22": (18, 0.3), "C23": (15, 0.4),
-    "C25": (30, 0.4),
-}
-# Value frequencies: a Zipf head of at most _HEAD values, each seen hundreds of
-# times in 200k rows, then a uniform tail whose values are seen about
-# _TAIL_REPEATS times each in 200k rows (at most _MAX_TAIL of the rows).
-_HEAD = int(__import__("os").environ.get("HEAD", "100"))
-_TAIL_REPEATS = 0.8
-_MAX_TAIL = float(__import__("os").environ.get("MT", "0.3"))
-_INTERACTION_RANK = 1
-_INTERACTIONS = (
-    (("C6", "C14"), 20, 0.7),
-    (("C9", "C23"), 15, 0.7),
-    (("C17", "C20"), 10, 0.7),
-    (("C5", "C8"), 20, 0.7),
-)
+# Value frequencies: a Zipf head of the _HEAD most frequent values (steeper
+# for the large vocabularies), each seen hundreds of times in 200k rows, then a
+# uniform tail of rare values, each seen about _TAIL_REPEATS times in
+# _REFERENCE_ROWS rows, taking at most _MAX_TAIL of the rows.
+_REFERENCE_ROWS = 200_000
+_HEAD = 100
+_TAIL_REPEATS = 0.5
+_MAX_TAIL = 0.05
+# Planted per-value effects on the _TOP_VALUES most frequent values (and on
+# "missing") of every categorical column; larger on the small vocabularies.
+_TOP_VALUES = 8
+_EFFECT_SCALE = 0.24
+_SMALL_VOCABULARY_EFFECT_SCALE = 0.32
+# Rank-1 interactions between the most frequent values of disjoint pairs:
+# an FM represents each in one embedding dimension, a linear model not at all.
+_INTERACTIONS = (("C6", "C14"), ("C9", "C23"), ("C17", "C20"), ("C5", "C8"))
+_INTERACTION_TOP_VALUES = 10
+_INTERACTION_SCALE = 0.63
 # Effects on log(1 + count); a missing count acts as a zero count.
-_COUNT_EFFECTS = {"I1": 0.3, "I3": -0.12, "I7": 0.15, "I11": 0.2, "I13": -0.1}
+_COUNT_EFFECTS = {"I1": 0.24, "I3": -0.1, "I7": 0.12, "I11": 0.16, "I13": -0.08}
 _CALIBRATION_ROWS = 1 << 15
 
 
@@ -90,9 +90,9 @@ class _CriteoModel:
         codes = {}
         for name in CRITEO_SPARSE_FEATURES:
             size = _CARDINALITY[name]
-            tail = min(_MAX_TAIL, _TAIL_REPEATS * max(size - _HEAD, 0) / 200_000)
-            ex = float(__import__("os").environ.get("NE","1.1")) if name not in _MAIN_EFFECTS else float(__import__("os").environ.get("SE","1.1"))
-            codes[name] = draw_head_tail(rng, size, n, _HEAD, tail, ex if size > _HEAD else 1.0)
+            tail = min(_MAX_TAIL, _TAIL_REPEATS * max(size - _HEAD, 0) / _REFERENCE_ROWS)
+            exponent = 1.5 if size > 1000 else 1.1
+            codes[name] = draw_head_tail(rng, size, n, _HEAD, tail, exponent)
         for names, rate in _SPARSE_MISSING:
             missing = rng.random(n) < rate
             for name in names:
@@ -115,8 +115,8 @@ class _CriteoModel:
         z = np.full(len(next(iter(codes.values()))), self.intercept)
         for name, effect in self.main.items():
             z += effect[codes[name]]
-        for a, b, va, vb in self.pairs:
-            z += np.einsum("ij,ij->i", va[codes[a]], vb[codes[b]])
+        for a, b, factor_a, factor_b in self.pairs:
+            z += factor_a[codes[a]] * factor_b[codes[b]]
         for name, weight in self.counts.items():
             z += weight * np.log1p(np.nan_to_num(counts[name], nan=0.0))
         return z
@@ -127,28 +127,20 @@ def _criteo_model(model_seed: int, base_ctr: float, signal_strength: float) -> _
     rng = model_rng(model_seed, "criteo")
     tokens = {name: hex_tokens(_CARDINALITY[name], rng) for name in CRITEO_SPARSE_FEATURES}
     main = {}
-    import os
-    spec = dict(_MAIN_EFFECTS)
-    if os.environ.get("ALLCOLS"):
-        spec = {c: (8, float(os.environ.get("AS", "0.3"))) for c in CRITEO_SPARSE_FEATURES}
-        spec.update({k: (v[0], float(os.environ.get("LS", "0.4"))) for k, v in _MAIN_EFFECTS.items() if _CARDINALITY[k] <= 30})
-    for name, (top, scale) in spec.items():
-        effect = np.zeros(_CARDINALITY[name] + 1)
-        top = min(top, int(__import__("os").environ.get("TOPK", "1000")))
-        scale = scale * float(__import__("os").environ.get("MS", "1"))
-        effect[:top] = rng.normal(0.0, scale * signal_strength, top)
-        effect[-1] = rng.normal(0.0, scale * signal_strength)
-        main[name] = effect
+    for name in CRITEO_SPARSE_FEATURES:
+        size = _CARDINALITY[name]
+        scale = _SMALL_VOCABULARY_EFFECT_SCALE if size <= 30 else _EFFECT_SCALE
+        main[name] = top_effects(rng, size, _TOP_VALUES, scale * signal_strength)
     pairs = []
-    for (a, b), top, scale in _INTERACTIONS:
+    for pair in _INTERACTIONS:
         factors = []
-        for name in (a, b):
-            size = _CARDINALITY[name]
-            v = np.zeros((size + 1, _INTERACTION_RANK))
-            k = min(top, size, int(__import__("os").environ.get("ITOP", "1000")))
-            v[:k] = rng.normal(0.0, scale * np.sqrt(signal_strength), (k, _INTERACTION_RANK))
-            factors.append(v)
-        pairs.append((a, b, factors[0], factors[1]))
+        for name in pair:
+            # One factor per value; 0 for the rarer values and for "missing".
+            factor = np.zeros(_CARDINALITY[name] + 1)
+            k = min(_INTERACTION_TOP_VALUES, _CARDINALITY[name])
+            factor[:k] = rng.normal(0.0, _INTERACTION_SCALE * np.sqrt(signal_strength), k)
+            factors.append(factor)
+        pairs.append((pair[0], pair[1], factors[0], factors[1]))
     model = _CriteoModel(
         tokens, main, pairs, {k: w * signal_strength for k, w in _COUNT_EFFECTS.items()}
     )
@@ -170,15 +162,19 @@ def make_criteo(
     Formats follow `criteo_sample.txt`: `label` int64; `I1..I13` non-negative
     heavy-tailed integer counts as float64 with NaN for missing (`I2` is never
     missing and is int64); `C1..C26` 8-hex-digit strings with Zipf-like
-    frequencies, between 3 and 100,000 distinct values per column, NaN for
-    missing, columns going missing together as in the real data.
+    frequencies over vocabularies of 3 to 100,000 values per column (a head
+    of frequent values and a long tail of values seen about once: 200k rows
+    hold up to ~10k distinct values of a column), NaN for missing, columns
+    going missing together as in the real data.
 
-    The planted model's logit adds per-value effects of the frequent values of
-    13 categorical columns, rank-3 factorised interactions between 6 pairs of
-    categorical columns (learnable by FM-type models, not by a linear one),
-    effects of `log(1 + count)` for 5 count columns (a missing count acts as
-    0), and an intercept calibrated to `base_ctr`. With the defaults the
-    planted AUC is about 0.78 and the click rate about 0.25.
+    The planted model's logit adds per-value effects of the 8 most frequent
+    values (and of "missing") of every categorical column, rank-1 interactions
+    between the frequent values of 4 pairs of categorical columns (C6 x C14,
+    C9 x C23, C17 x C20, C5 x C8: learnable by FM-type models, not by a
+    linear one), effects of `log(1 + count)` for 5 count columns (a missing
+    count acts as 0), and an intercept calibrated to `base_ctr`. Rare values
+    have no effect, so what there is to learn is seen often. With the
+    defaults the planted AUC is about 0.79 and the click rate about 0.25.
 
     Arguments:
         n_rows: number of rows.
@@ -195,8 +191,8 @@ def make_criteo(
 
     Example:
         >>> ds = make_criteo(10_000, seed=1)
-        >>> list(ds.frame.columns[:3]), round(float(ds.labels.mean()), 1)
-        (['label', 'I1', 'I2'], 0.2)
+        >>> list(ds.frame.columns[:3]), ds.frame.shape
+        (['label', 'I1', 'I2'], (10000, 40))
     """
     n = check_rows(n_rows)
     if signal_strength < 0:

@@ -10,14 +10,14 @@ import pandas as pd
 from .metrics import log_loss, roc_auc_score
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SyntheticDataset:
     """Rows drawn from a planted model, with the model's true probabilities.
 
     Attributes:
         frame: the rows, with the column names and value formats of the
-            matching DeepCTR sample file (sequence columns hold one integer
-            array per row, unpadded).
+            matching DeepCTR sample file (sequence columns hold one list of
+            ids per row, unpadded).
         probability: the planted model's true probability of the positive
             class, shape `(n,)`, or `(n, n_tasks)` for multi-task data.
         labels: the binary labels drawn from `probability`, same shape.
@@ -47,6 +47,12 @@ class SyntheticDataset:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def __repr__(self) -> str:
+        return (
+            f"SyntheticDataset(rows={len(self)}, target={self.target}, "
+            f"positive_rate={np.round(self.labels.mean(axis=0), 4).tolist()})"
+        )
 
     def _per_task(self, metric):
         if self.probability.ndim == 1:

@@ -38,39 +38,35 @@ def input_fn_pandas(
         label: the label column, or None (for `predict`).
         batch_size: rows per batch.
         num_epochs: passes over the rows; None repeats forever.
-        shuffle: shuffle the rows (each pass anew).
-        queue_capacity_factor: the shuffle buffer holds
-            `batch_size * queue_capacity_factor` rows (DeepCTR's queue capacity).
-        num_threads: parallel calls preparing batches.
+        shuffle: visit the rows in a new random order each pass.
+        queue_capacity_factor: this many batches (DeepCTR's queue of
+            `batch_size * queue_capacity_factor` rows) are prefetched; the
+            shuffle always permutes all rows.
+        num_threads: accepted for compatibility (batches are cut in NumPy).
 
     Returns:
         `input_fn(input_context=None)` returning a `tf.data.Dataset`. String
         (object) columns become string tensors with missing values as `""`;
         other columns keep their numeric dtype.
     """
-    tf = _tf()
+    from ..pipelines import array_dataset
+
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if num_epochs is not None and int(num_epochs) < 1:
-        raise ValueError(f"num_epochs must be >= 1 or None, got {num_epochs}")
     missing = [c for c in list(features) + ([label] if label is not None else []) if c not in df.columns]
     if missing:
         raise ValueError(f"columns {missing} are not in the DataFrame")
     columns = {name: _column_array(df[name]) for name in features}
     labels = None if label is None else df[label].to_numpy(dtype=np.float32)
-    buffer = int(batch_size) * int(queue_capacity_factor)
+    prefetch = max(1, int(queue_capacity_factor))
 
     def input_fn(input_context=None):
-        data = columns if labels is None else (columns, labels)
-        ds = tf.data.Dataset.from_tensor_slices(data)
+        shards = {}
         if input_context is not None and input_context.num_input_pipelines > 1:
-            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
-        if shuffle:
-            ds = ds.shuffle(max(buffer, 1), reshuffle_each_iteration=True)
-        if num_epochs != 1:
-            ds = ds.repeat(num_epochs)
-        ds = ds.batch(int(batch_size))
-        return ds.prefetch(max(int(num_threads), 1))
+            shards = {"num_shards": input_context.num_input_pipelines, "index": input_context.input_pipeline_id}
+        return array_dataset(
+            columns, labels, batch_size=batch_size, num_epochs=num_epochs, shuffle=shuffle, prefetch=prefetch, **shards
+        )
 
     return input_fn
 

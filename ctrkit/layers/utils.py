@@ -176,7 +176,8 @@ class NoMask(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, x, mask=None):
-        return x
+        # a new tensor: returning `x` itself would carry its Keras mask along
+        return ops.copy(x)
 
     def compute_mask(self, inputs, mask=None):
         return None

@@ -75,6 +75,13 @@ class CTRModel(keras.Model):
             metrics = [list(metrics) for _ in self.outputs]
         return super().compile(optimizer, loss, *args, metrics=metrics, **kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips restoring the compile state of models that override
+        # compile(); ours only normalises its arguments, so restore it.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         if isinstance(validation_data, tuple) and validation_data:
             validation_data = (

@@ -115,8 +115,9 @@ def deepfm_bundle(model_repo):
 
 @pytest.fixture(scope="session")
 def live(model_repo):
-    """One service on the test repository, shared by the tests that only read."""
-    from service_helpers import serve, settings
+    """One service on the test repository, shared by the tests that only read; every model serves."""
+    from service_helpers import serve, settings, wait_until_serving
 
     with serve(settings(model_repo)) as server:
+        wait_until_serving(server.url, [p.name for p in model_repo.iterdir() if p.is_dir()])
         yield server

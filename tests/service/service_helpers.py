@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -74,6 +75,17 @@ def wait_until_ready(url: str, timeout: float = 60) -> None:
             return
         time.sleep(0.02)
     raise RuntimeError("the service did not become ready")
+
+
+def wait_until_serving(url: str, names: list[str], timeout: float = 120) -> None:
+    """Waits until every model in ``names`` has a serving version."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        serving = {m["name"]: m["serving"] for m in httpx.get(f"{url}/models").json()["models"]}
+        if all(serving.get(name) is not None for name in names):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"not every model of {names} serves")
 
 
 def settings(repo: Path, **overrides: Any) -> Settings:
@@ -169,3 +181,36 @@ class FakeLoader:
             raise ValueError(f"cannot load {key}")
         bundle = self.bundles[key] = FakeBundle(path, self.delay)
         return bundle
+
+
+# -- admin API and metrics -------------------------------------------------------------
+
+TOKEN = "test-admin-token-7f3a"
+
+
+def admin_headers(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The value of the sample ``name`` whose labels include ``labels`` in a /metrics text."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} {labels} not in /metrics")
+
+
+def raw_request(url: str, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """Sends ``path`` byte for byte (clients normalise ``..`` segments away); status and body."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Content-Length: 0", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body

@@ -140,3 +140,112 @@ def test_http_answers_multi_output_and_single_model_default(tmp_path):
         listing = httpx.get(f"{server.url}/models").json()
         assert listing["models"][0]["serving"] == 1
         assert listing["models"][0]["versions"][0]["outputs"] == ["ctr", "cvr"]
+
+
+def test_rollback_walks_back_and_latest_keeps_only_recent_versions_loaded(tmp_path):
+    write_fake_model(tmp_path, "ads", 1)
+    loader = FakeLoader()
+
+    async def main():
+        registry = await started(make_registry(tmp_path, loader, retain_versions=2))
+        try:
+            for v in (2, 3):
+                write_fake_model(tmp_path, "ads", v)
+                await registry.poll_once()
+            assert states(registry, "ads") == {
+                1: VersionState.UNLOADED, 2: VersionState.READY, 3: VersionState.SERVING
+            }
+            assert (await registry.rollback("ads")).version == 2
+            assert (await registry.rollback("ads")).version == 1  # loaded again on the way
+            with pytest.raises(RegistryError, match="no previous version"):
+                await registry.rollback("ads")
+            await registry.poll_once()  # nothing new: the rollback stands
+            assert registry.resolve("ads", None).version == 1
+            write_fake_model(tmp_path, "ads", 4)
+            await registry.poll_once()
+            assert registry.resolve("ads", None).version == 4
+            assert states(registry, "ads")[1] is VersionState.READY  # the rollback target stays warm
+            assert states(registry, "ads")[2] is VersionState.UNLOADED
+            assert states(registry, "ads")[3] is VersionState.UNLOADED
+        finally:
+            await registry.close()
+
+    asyncio.run(main())
+
+
+def test_failed_newest_version_is_tried_again_only_when_its_files_change(tmp_path):
+    import json
+
+    from service_helpers import fake_spec
+
+    write_fake_model(tmp_path, "ads", 1)
+    loader = FakeLoader()
+    calls = []
+
+    def counting(path):
+        calls.append(path)
+        return loader(path)
+
+    async def main():
+        registry = await started(make_registry(tmp_path, counting))
+        try:
+            (tmp_path / "ads" / "2").mkdir()  # files still being copied
+            await registry.poll_once()
+            await registry.poll_once()
+            assert states(registry, "ads")[2] is VersionState.FAILED and len(calls) == 2
+            assert "feature_spec.json" in registry.models["ads"].versions[2].error
+            assert registry.resolve("ads", None).version == 1
+            (tmp_path / "ads" / "2" / "feature_spec.json").write_text(json.dumps(fake_spec("ads", 2)))
+            await registry.poll_once()
+            assert registry.resolve("ads", None).version == 2 and len(calls) == 3
+        finally:
+            await registry.close()
+
+    asyncio.run(main())
+
+
+def test_versions_whose_directory_vanished_are_forgotten_unless_loaded(tmp_path):
+    import shutil
+
+    for v in (1, 2, 3):
+        write_fake_model(tmp_path, "ads", v)
+
+    async def main():
+        registry = await started(make_registry(tmp_path, FakeLoader(), version_policy="specific"))
+        try:
+            await registry.load("ads", 2)
+            for v in (1, 2, 3):
+                shutil.rmtree(tmp_path / "ads" / str(v))
+            await registry.poll_once()
+            assert states(registry, "ads") == {2: VersionState.READY, 3: VersionState.SERVING}
+            assert registry.resolve("ads", None).version == 3  # still in memory, still serving
+        finally:
+            await registry.close()
+
+    asyncio.run(main())
+
+
+def test_traffic_split_validation_in_the_registry(tmp_path):
+    for v in (1, 2, 3):
+        write_fake_model(tmp_path, "ads", v)
+
+    async def main():
+        registry = await started(make_registry(tmp_path, FakeLoader(), model_versions={"ads": 1}))
+        try:
+            await registry.load("ads", 2)
+            with pytest.raises(RegistryError, match="load it first"):
+                await registry.set_traffic("ads", {1: 50, 3: 50})
+            with pytest.raises(ModelNotFound, match="known versions: 1, 2, 3"):
+                await registry.set_traffic("ads", {1: 50, 8: 50})
+            model = await registry.set_traffic("ads", {1: 20, 2: 80})
+            assert model.serving.version == 2 and model.route.percents() == {1: 20.0, 2: 80.0}
+            picks = [registry.resolve("ads", None).version for _ in range(2000)]
+            assert 0.15 < picks.count(1) / 2000 < 0.25
+            assert registry.models["ads"].rollback_target().version == 1
+            await registry.set_traffic("ads", None)
+            assert registry.models["ads"].route.percents() == {2: 100.0}
+            assert states(registry, "ads")[1] is VersionState.READY
+        finally:
+            await registry.close()
+
+    asyncio.run(main())

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 
 from ...feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from ...inputs import embedding_lookup, get_varlen_pooling_list, varlen_embedding_lookup
 from ...layers.core import DNN
 from ...layers.utils import combined_dnn_input
 from ..base import binary_or_regression_model, dense_logit
@@ -73,6 +74,23 @@ def sequence_length_name(columns: Sequence[VarLenSparseFeat], model: str) -> str
             f"{ {fc.name: fc.length_name for fc in columns} }"
         )
     return names.pop()
+
+
+def padded_lookup(embedding_dict: dict, features: dict, columns: Sequence) -> list:
+    """Embeddings of `columns` in their order; hashed values keep padding
+    (`""`, `"0"`) at id 0, so a candidate and its behaviours hash alike."""
+    names = [fc.name for fc in columns]
+    return embedding_lookup(embedding_dict, features, columns, mask_feat_list=names, to_list=True)
+
+
+def context_embeddings(
+    embedding_dict: dict, features: dict, sparse: Sequence, other_varlen: Sequence, behaviour_features: Sequence[str]
+) -> list:
+    """The DNN's embeddings: every sparse column (candidate features hashed
+    as in `padded_lookup`) and every other varlen column pooled by its combiner."""
+    embeddings = embedding_lookup(embedding_dict, features, sparse, mask_feat_list=behaviour_features, to_list=True)
+    sequences = varlen_embedding_lookup(embedding_dict, features, other_varlen)
+    return embeddings + get_varlen_pooling_list(sequences, features, other_varlen, to_list=True)
 
 
 def dnn_head(

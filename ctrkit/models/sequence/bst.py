@@ -13,17 +13,21 @@ import keras
 from keras import ops
 
 from ...feature_column import build_input_features
-from ...inputs import (
-    create_embedding_matrix,
-    embedding_lookup,
-    get_dense_input,
-    get_varlen_pooling_list,
-    varlen_embedding_lookup,
-)
+from ...inputs import create_embedding_matrix, get_dense_input
 from ...layers.sequence.attention_sequence_pooling_layer import AttentionSequencePoolingLayer
 from ...layers.sequence.transformer import Transformer
 from ...layers.utils import concat_func
-from ._common import check_feature_list, check_pairs, dnn_head, history_columns, pick, sequence_length_name, split_columns
+from ._common import (
+    check_feature_list,
+    check_pairs,
+    context_embeddings,
+    dnn_head,
+    history_columns,
+    padded_lookup,
+    pick,
+    sequence_length_name,
+    split_columns,
+)
 
 
 def BST(
@@ -107,15 +111,10 @@ def BST(
 
     features = build_input_features(dnn_feature_columns)
     embedding_dict = create_embedding_matrix(dnn_feature_columns, l2_reg_embedding, seed, prefix="")
-    hist_names = [fc.name for fc in hist_columns]
-    query_emb = concat_func(
-        embedding_lookup(embedding_dict, features, query_columns, mask_feat_list=history_feature_list, to_list=True)
-    )
-    hist_emb = concat_func(embedding_lookup(embedding_dict, features, hist_columns, mask_feat_list=hist_names, to_list=True))
-    dnn_input_emb_list = embedding_lookup(embedding_dict, features, sparse, mask_feat_list=history_feature_list, to_list=True)
+    query_emb = concat_func(padded_lookup(embedding_dict, features, query_columns))
+    hist_emb = concat_func(padded_lookup(embedding_dict, features, hist_columns))
+    dnn_input_emb_list = context_embeddings(embedding_dict, features, sparse, other_varlen, history_feature_list)
     dense_value_list = get_dense_input(features, dense)
-    sequence_embed_dict = varlen_embedding_lookup(embedding_dict, features, other_varlen)
-    dnn_input_emb_list += get_varlen_pooling_list(sequence_embed_dict, features, other_varlen, to_list=True)
 
     sequence = keras.layers.Concatenate(axis=1)([query_emb, hist_emb])
     sequence_length = ops.add(ops.cast(features[length_name], "int32"), 1)

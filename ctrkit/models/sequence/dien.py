@@ -13,18 +13,22 @@ import keras
 from keras import ops
 
 from ...feature_column import build_input_features
-from ...inputs import (
-    create_embedding_matrix,
-    embedding_lookup,
-    get_dense_input,
-    get_varlen_pooling_list,
-    varlen_embedding_lookup,
-)
+from ...inputs import create_embedding_matrix, get_dense_input
 from ...layers.core import DNN
 from ...layers.sequence.attention_sequence_pooling_layer import AttentionSequencePoolingLayer
 from ...layers.sequence.dynamic_gru import GRU_TYPES, DynamicGRU
 from ...layers.utils import concat_func
-from ._common import check_feature_list, check_pairs, dnn_head, history_columns, pick, sequence_length_name, split_columns
+from ._common import (
+    check_feature_list,
+    check_pairs,
+    context_embeddings,
+    dnn_head,
+    history_columns,
+    padded_lookup,
+    pick,
+    sequence_length_name,
+    split_columns,
+)
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -57,7 +61,7 @@ class InterestExtractorLoss(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> h = np.ones((2, 4, 3), "float32"); e = np.ones((2, 4, 3), "float32")
-        >>> InterestExtractorLoss()([h, e, e, np.array([[4], [2]])]).shape
+        >>> tuple(InterestExtractorLoss()([h, e, e, np.array([[4], [2]])]).shape)
         (2, 4, 3)
 
     Reference:
@@ -100,9 +104,12 @@ class InterestExtractorLoss(keras.layers.Layer):
         valid = positions[None, :] < ops.reshape(ops.cast(length, "int32") - 1, (-1, 1))
         valid = ops.cast(valid, h.dtype)
         epsilon = 1e-7
-        p_click = ops.clip(self.scorer(ops.concatenate([h, clicked[:, 1:, :]], -1), training=training)[..., 0], epsilon, 1 - epsilon)
-        p_sampled = ops.clip(self.scorer(ops.concatenate([h, sampled[:, 1:, :]], -1), training=training)[..., 0], epsilon, 1 - epsilon)
-        step_loss = -(ops.log(p_click) + ops.log(1.0 - p_sampled)) * valid
+
+        def probability(next_behaviour: Any) -> Any:
+            score = self.scorer(ops.concatenate([h, next_behaviour[:, 1:, :]], axis=-1), training=training)
+            return ops.clip(score[..., 0], epsilon, 1 - epsilon)
+
+        step_loss = -(ops.log(probability(clicked)) + ops.log(1.0 - probability(sampled))) * valid
         return ops.sum(step_loss) / ops.maximum(ops.sum(valid), 1.0)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
@@ -249,22 +256,13 @@ def DIEN(
     # Masked tables (unlike DeepCTR's DIEN) so that other varlen columns
     # without a length_name still pool over their non-padding ids.
     embedding_dict = create_embedding_matrix(dnn_feature_columns, l2_reg_embedding, seed, prefix="")
-    # Hashed ids: candidates, behaviours and sampled behaviours all hash with
-    # padding kept at id 0, so one raw value gets one id in the shared table.
-    query_emb_list = embedding_lookup(embedding_dict, features, query_columns, mask_feat_list=history_feature_list, to_list=True)
-    keys_emb_list = embedding_lookup(
-        embedding_dict, features, hist_columns, mask_feat_list=[fc.name for fc in hist_columns], to_list=True
-    )
-    dnn_input_emb_list = embedding_lookup(embedding_dict, features, sparse, mask_feat_list=history_feature_list, to_list=True)
+    query_emb_list = padded_lookup(embedding_dict, features, query_columns)
+    keys_emb_list = padded_lookup(embedding_dict, features, hist_columns)
+    dnn_input_emb_list = context_embeddings(embedding_dict, features, sparse, other_varlen, history_feature_list)
     dense_value_list = get_dense_input(features, dense)
-    sequence_embed_dict = varlen_embedding_lookup(embedding_dict, features, other_varlen)
-    dnn_input_emb_list += get_varlen_pooling_list(sequence_embed_dict, features, other_varlen, to_list=True)
-
     neg_concat_behavior = None
     if use_negsampling:
-        neg_concat_behavior = concat_func(
-            embedding_lookup(embedding_dict, features, neg_columns, mask_feat_list=neg_names, to_list=True)
-        )
+        neg_concat_behavior = concat_func(padded_lookup(embedding_dict, features, neg_columns))
 
     hist = interest_evolution(
         concat_func(keys_emb_list),

@@ -12,19 +12,13 @@ import keras
 from keras import ops
 
 from ...feature_column import DenseFeat, build_input_features
-from ...inputs import (
-    create_embedding_matrix,
-    embedding_lookup,
-    get_dense_input,
-    get_varlen_pooling_list,
-    varlen_embedding_lookup,
-)
+from ...inputs import create_embedding_matrix, get_dense_input
 from ...layers.sequence.attention_sequence_pooling_layer import AttentionSequencePoolingLayer
 from ...layers.sequence.bias_encoding import BiasEncoding
 from ...layers.sequence.bilstm import BiLSTM
 from ...layers.sequence.transformer import Transformer
 from ...layers.utils import concat_func
-from ._common import check_feature_list, dnn_head, pick, split_columns
+from ._common import check_feature_list, context_embeddings, dnn_head, padded_lookup, pick, split_columns
 
 SESSION_LENGTH = "sess_length"
 
@@ -139,19 +133,11 @@ def DSIN(
     sess_length = features[SESSION_LENGTH]
 
     embedding_dict = create_embedding_matrix(dnn_feature_columns, l2_reg_embedding, seed, prefix="")
-    query_emb = concat_func(
-        embedding_lookup(embedding_dict, features, query_columns, mask_feat_list=sess_feature_list, to_list=True)
-    )
-    dnn_input_emb_list = embedding_lookup(embedding_dict, features, sparse, mask_feat_list=sess_feature_list, to_list=True)
+    query_emb = concat_func(padded_lookup(embedding_dict, features, query_columns))
+    dnn_input_emb_list = context_embeddings(embedding_dict, features, sparse, other_varlen, sess_feature_list)
     dense_value_list = get_dense_input(features, dense)
-    sequence_embed_dict = varlen_embedding_lookup(embedding_dict, features, other_varlen)
-    dnn_input_emb_list += get_varlen_pooling_list(sequence_embed_dict, features, other_varlen, to_list=True)
 
-    sessions = []
-    for columns in session_columns:
-        names = [fc.name for fc in columns]
-        emb_list = embedding_lookup(embedding_dict, features, columns, mask_feat_list=names, to_list=True)
-        sessions.append(concat_func(emb_list, mask=True))
+    sessions = [concat_func(padded_lookup(embedding_dict, features, columns), mask=True) for columns in session_columns]
     if bias_encoding:
         sessions = BiasEncoding(sess_max_count, seed=seed)(sessions)
     self_attention = Transformer(
@@ -166,13 +152,14 @@ def DSIN(
     )
     session_interest = concat_func([self_attention([s, s]) for s in sessions], axis=1)
 
+    # Unlike DeepCTR, the LSTMs skip the empty sessions past sess_length.
     session_mask = ops.less(ops.arange(sess_max_count, dtype="int32")[None, :], ops.cast(sess_length, "int32"))
     interest_attention = AttentionSequencePoolingLayer(att_hidden_units=(64, 16), weight_normalization=True)(
         [query_emb, session_interest, sess_length]
     )
     lstm_outputs = BiLSTM(hist_emb_size, layers=2, res_layers=0, dropout_rate=0.2)(session_interest, mask=session_mask)
     lstm_attention = AttentionSequencePoolingLayer(att_hidden_units=(64, 16), weight_normalization=True)(
-        [query_emb, concat_func([lstm_outputs]), sess_length]
+        [query_emb, concat_func([lstm_outputs]), sess_length]  # concat_func drops the session mask
     )
 
     deep_input = concat_func([concat_func(dnn_input_emb_list), interest_attention, lstm_attention])
