@@ -78,15 +78,23 @@ def task_name(config: dict[str, Any] | None = None) -> str:
     return f"{task.get('type', 'chief')}-{int(task.get('index', 0))}"
 
 
+_strategy = None
+
+
 def strategy_from_environment():
     """`MultiWorkerMirroredStrategy` when `TF_CONFIG` names several workers,
-    otherwise the default strategy.
+    otherwise the default strategy. The multi-worker strategy is created once
+    per process and then returned again.
+
+    Call it first thing in a worker's program: TensorFlow refuses to set up
+    the collectives once it has run anything (a RuntimeError saying so).
 
     A cluster with `ps` tasks needs a coordinator-driven training loop
-    (`tf.distribute.ParameterServerStrategy` with
-    `tf.distribute.coordinator.ClusterCoordinator`), which `ctrkit train`
-    does not run: it refuses such a `TF_CONFIG` with a ValueError.
+    (`tf.distribute.ParameterServerStrategy`, see
+    `ctrkit.trainer.ParameterServerTrainer`), which `ctrkit train` does not
+    run: it refuses such a `TF_CONFIG` with a ValueError.
     """
+    global _strategy
     import tensorflow as tf
 
     config = tf_config()
@@ -97,6 +105,14 @@ def strategy_from_environment():
             "ClusterCoordinator (see ctrkit.trainer.ParameterServerTrainer); ctrkit train runs "
             "synchronous data-parallel training only"
         )
-    if is_multi_worker(config):
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
+    if not is_multi_worker(config):
+        return tf.distribute.get_strategy()
+    if _strategy is None:
+        try:
+            _strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc}: with a TF_CONFIG cluster, call ctrkit.distribute.strategy_from_environment() (or build "
+                "the estimator) before running any TensorFlow operation"
+            ) from exc
+    return _strategy

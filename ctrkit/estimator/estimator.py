@@ -145,6 +145,8 @@ class CTREstimator:
             "dnn": get_optimizer(dnn_optimizer, DNN_LEARNING_RATE),
         }
         self._chief_hooks = list(training_chief_hooks or [])
+        # Created now: a multi-worker strategy must exist before TensorFlow runs anything.
+        self._strategy = self.config.train_distribute or distribute.strategy_from_environment()
         self._trainer: Trainer | None = None
 
     @property
@@ -152,13 +154,12 @@ class CTREstimator:
         """The training loop (built, and restored from `model_dir`, on first use)."""
         if self._trainer is None:
             config = self.config
-            strategy = config.train_distribute or distribute.strategy_from_environment()
             self._trainer = Trainer(
                 self._model_fn,
                 self._optimizers,
                 partition=linear_or_dnn,
                 loss_reduction="sum",
-                strategy=strategy,
+                strategy=self._strategy,
                 model_dir=self.model_dir,
                 save_checkpoints_steps=config.save_checkpoints_steps,
                 save_checkpoints_secs=None if config.save_checkpoints_steps else config.save_checkpoints_secs,
