@@ -27,7 +27,7 @@ serve: demo-model
 	$(BIN)/ctrkit serve --model-repository models --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 clean:
 	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-*
