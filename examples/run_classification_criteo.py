@@ -10,7 +10,7 @@ default, `--data PATH` names another file, and `--synthetic N` uses N rows of
 `ctrkit.data.make_criteo` instead. The body below is the manual's code with
 `deepctr` replaced by `ctrkit`; `--model` swaps DeepFM for another model
 (AFM, CCPM and EDCN take only the sparse features in their deep part, MLR
-takes the features as its region features).
+takes the features as its region features, FLEN gets two field groups).
 """
 
 import argparse
@@ -38,6 +38,11 @@ SPARSE_ONLY_DEEP_PART = {"AFM", "CCPM", "EDCN"}
 def build(name, linear_feature_columns, dnn_feature_columns):
     """The model called `name`, given the columns its constructor takes."""
     model_fn = getattr(models, name)
+    if name == "FLEN":  # FLEN interacts field groups: split the fields into two
+        dnn_feature_columns = [
+            fc._replace(group_name="user" if int(fc.name[1:]) <= 13 else "context") if isinstance(fc, SparseFeat) else fc
+            for fc in dnn_feature_columns
+        ]
     if name in SPARSE_ONLY_DEEP_PART:
         dnn_feature_columns = [fc for fc in dnn_feature_columns if isinstance(fc, SparseFeat)]
     parameters = inspect.signature(model_fn).parameters

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ctrkit.data import make_census, roc_auc_score, train_valid_split
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
-from ctrkit.models import MMOE
+from ctrkit.models import ESMM, MMOE, PLE, SharedBottom
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "census-income.sample"
 
@@ -89,6 +89,14 @@ def auc_or_nan(labels: np.ndarray, scores: np.ndarray) -> float:
     return roc_auc_score(labels, scores)
 
 
+MULTITASK_MODELS = {
+    "MMOE": lambda columns, **tasks: MMOE(columns, tower_dnn_hidden_units=[], **tasks),
+    "PLE": lambda columns, **tasks: PLE(columns, **tasks),
+    "SharedBottom": lambda columns, **tasks: SharedBottom(columns, **tasks),
+    "ESMM": lambda columns, **tasks: ESMM(columns, **tasks),
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="census-income sample file")
@@ -96,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="train on N synthetic rows from ctrkit.data.make_census instead")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--model", choices=sorted(MULTITASK_MODELS), default="MMOE",
+                        help="the multi-task model (ESMM's second task is read as click-and-conversion)")
     args = parser.parse_args(argv)
 
     data = add_labels(load(args))
@@ -113,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     train_model_input = {name: train[name].to_numpy() for name in feature_names}
     test_model_input = {name: test[name].to_numpy() for name in feature_names}
 
-    model = MMOE(dnn_feature_columns, tower_dnn_hidden_units=[], task_types=["binary", "binary"], task_names=TASKS)
+    model = MULTITASK_MODELS[args.model](dnn_feature_columns, task_types=["binary", "binary"], task_names=TASKS)
     # Keras 3 wants one metrics list per output of a multi-output model.
     model.compile(
         "adam",
