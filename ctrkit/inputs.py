@@ -56,7 +56,7 @@ def create_embedding_matrix(
     return create_embedding_dict(sparse, varlen, seed, l2_reg, prefix=prefix + "sparse", seq_mask_zero=seq_mask_zero)
 
 
-def _lookup_ids(fc, raw, mask_zero: bool):
+def lookup_ids(fc, raw, mask_zero: bool):
     """Raw values to table ids: hashed or looked up in the graph, or as given."""
     if fc.use_hash or fc.vocabulary_path is not None:
         return Hash(fc.vocabulary_size, mask_zero=mask_zero, vocabulary_path=fc.vocabulary_path)(raw)
@@ -77,7 +77,7 @@ def embedding_lookup(
     for fc in sparse_feature_columns:
         if return_feat_list and fc.name not in return_feat_list:
             continue
-        ids = _lookup_ids(fc, sparse_input_dict[fc.name], mask_zero=fc.name in mask_feat_list)
+        ids = lookup_ids(fc, sparse_input_dict[fc.name], mask_zero=fc.name in mask_feat_list)
         group_embedding_dict[fc.group_name].append(sparse_embedding_dict[fc.embedding_name](ids))
     if to_list:
         return [emb for group in group_embedding_dict.values() for emb in group]
@@ -88,7 +88,7 @@ def varlen_embedding_lookup(embedding_dict: dict, sequence_input_dict: dict, var
     """Embed each varlen column: `name -> (batch, maxlen, dim)`, masked where padded."""
     varlen_embedding_vec_dict = {}
     for fc in varlen_sparse_feature_columns:
-        ids = _lookup_ids(fc, sequence_input_dict[fc.name], mask_zero=True)
+        ids = lookup_ids(fc, sequence_input_dict[fc.name], mask_zero=True)
         varlen_embedding_vec_dict[fc.name] = embedding_dict[fc.embedding_name](ids)
     return varlen_embedding_vec_dict
 

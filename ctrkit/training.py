@@ -241,6 +241,45 @@ class TrainingResult:
     version_dir: Path | None
 
 
+@dataclass
+class PreparedRows:
+    """A spec's in-memory rows, split and turned into model inputs."""
+
+    columns: list
+    x_train: dict[str, np.ndarray]
+    x_valid: dict[str, np.ndarray]
+    y_train: list[np.ndarray]
+    y_valid: list[np.ndarray]
+    planted_auc: float | None
+
+
+def prepare_rows(spec: TrainingSpec, rows: int | None = None) -> PreparedRows:
+    """Load the spec's rows, hold out the validation share, build the feature
+    columns on the training part and the inputs of both parts. With a
+    synthetic single-label source, also the planted model's validation AUC."""
+    from .data import train_valid_split
+
+    frame, synthetic = load_frame(spec.data, spec.directory, rows)
+    missing = [c for c in spec.label if c not in frame.columns]
+    if missing:
+        raise SpecError(f"label column(s) {missing} are not in the data")
+    valid_fraction = float(spec.data.get("valid_fraction", 0.2))
+    train_frame, valid_frame = train_valid_split(frame, valid_fraction, seed=int(spec.data.get("seed", 0)))
+    columns = build_feature_columns(spec.features, train_frame)
+    separators = _separators(spec.features)
+    planted = None
+    if synthetic is not None and len(spec.label) == 1:
+        planted = float(synthetic.subset(valid_frame.index.to_numpy()).planted_auc)
+    return PreparedRows(
+        columns=columns,
+        x_train=model_input(train_frame, columns, separators),
+        x_valid=model_input(valid_frame, columns, separators),
+        y_train=[train_frame[c].to_numpy(dtype="float32") for c in spec.label],
+        y_valid=[valid_frame[c].to_numpy(dtype="float32") for c in spec.label],
+        planted_auc=planted,
+    )
+
+
 def train_from_spec(
     spec: TrainingSpec,
     *,
@@ -265,21 +304,10 @@ def train_from_spec(
 
     import keras
 
-    from .data import train_valid_split
     from .export import export_model
 
-    frame, synthetic = load_frame(spec.data, spec.directory, rows)
-    missing = [c for c in spec.label if c not in frame.columns]
-    if missing:
-        raise SpecError(f"label column(s) {missing} are not in the data")
-    valid_fraction = float(spec.data.get("valid_fraction", 0.2))
-    train_frame, valid_frame = train_valid_split(frame, valid_fraction, seed=int(spec.data.get("seed", 0)))
-    columns = build_feature_columns(spec.features, train_frame)
-    separators = _separators(spec.features)
-    x_train = model_input(train_frame, columns, separators)
-    x_valid = model_input(valid_frame, columns, separators)
-    y_train = [train_frame[c].to_numpy(dtype="float32") for c in spec.label]
-    y_valid = [valid_frame[c].to_numpy(dtype="float32") for c in spec.label]
+    data = prepare_rows(spec, rows)
+    columns, x_train, x_valid, y_train, y_valid = data.columns, data.x_train, data.x_valid, data.y_train, data.y_valid
 
     keras.utils.set_random_seed(int(spec.training.get("seed", 0)))
     model = build_model(spec.model_class, columns, spec.model_params)
@@ -304,10 +332,6 @@ def train_from_spec(
     predictions = predictions if isinstance(predictions, list) else [predictions]
     validation = _validation_metrics(spec.label, binary, y_valid, predictions)
 
-    planted = None
-    if synthetic is not None and len(spec.label) == 1:
-        planted = float(synthetic.subset(valid_frame.index.to_numpy()).planted_auc)
-
     version_dir = None
     if export:
         version_dir = export_model(
@@ -315,13 +339,13 @@ def train_from_spec(
             Path(repository) if repository else spec.directory,
             columns,
             name=spec.name,
-            rows_seen=len(train_frame) * epochs,
+            rows_seen=len(y_train[0]) * epochs,
             validation=validation,
             defaults=spec.defaults or None,
             model_class=spec.model_class,
             training_seconds=round(seconds, 3),
         )
-    return TrainingResult(model, columns, validation, len(train_frame) * epochs, seconds, planted, version_dir)
+    return TrainingResult(model, columns, validation, len(y_train[0]) * epochs, seconds, data.planted_auc, version_dir)
 
 
 def _optimizer(spec: TrainingSpec):
@@ -434,7 +458,6 @@ def train_distributed(
 
     strategy = distribute.strategy_from_environment()  # before any other TensorFlow work
 
-    from .data.dataset import train_valid_split
     from .export import export_model
     from .trainer import Trainer
 
@@ -448,21 +471,10 @@ def train_distributed(
             raise SpecError("--rows applies to synthetic and single-file data, not to data.source 'files'")
         columns, train_fn, valid_fn = _file_inputs(spec, separators, batch_size, epochs, seed)
     else:
-        frame, synthetic = load_frame(spec.data, spec.directory, rows)
-        missing = [c for c in spec.label if c not in frame.columns]
-        if missing:
-            raise SpecError(f"label column(s) {missing} are not in the data")
-        train_frame, valid_frame = train_valid_split(
-            frame, float(spec.data.get("valid_fraction", 0.2)), seed=int(spec.data.get("seed", 0))
-        )
-        columns = build_feature_columns(spec.features, train_frame)
-        x_train, x_valid = model_input(train_frame, columns, separators), model_input(valid_frame, columns, separators)
-        y_train = [train_frame[c].to_numpy(dtype="float32") for c in spec.label]
-        y_valid = [valid_frame[c].to_numpy(dtype="float32") for c in spec.label]
-        train_fn = _array_input_fn(x_train, y_train, batch_size, epochs, seed, shuffle=True)
-        valid_fn = _array_input_fn(x_valid, y_valid, max(batch_size, 4096), 1, None, shuffle=False)
-        if synthetic is not None and len(spec.label) == 1:
-            planted = float(synthetic.subset(valid_frame.index.to_numpy()).planted_auc)
+        data = prepare_rows(spec, rows)
+        columns, planted = data.columns, data.planted_auc
+        train_fn = _array_input_fn(data.x_train, data.y_train, batch_size, epochs, seed, shuffle=True)
+        valid_fn = _array_input_fn(data.x_valid, data.y_valid, max(batch_size, 4096), 1, None, shuffle=False)
 
     training = spec.training
     model_dir = training.get("model_dir")

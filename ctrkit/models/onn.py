@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import SparseFeat, VarLenSparseFeat, build_input_features, get_linear_logit
-from ..inputs import _lookup_ids, get_dense_input, get_varlen_pooling_list
+from ..inputs import lookup_ids, get_dense_input, get_varlen_pooling_list
 from ..layers.core import DNN
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit
@@ -71,7 +71,7 @@ def ONN(
     linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
 
     ids = {
-        fc.name: _lookup_ids(fc, features[fc.name], mask_zero=isinstance(fc, VarLenSparseFeat))
+        fc.name: lookup_ids(fc, features[fc.name], mask_zero=isinstance(fc, VarLenSparseFeat))
         for fc in sparse_columns
     }
     tables: dict[tuple[str, str], keras.layers.Embedding] = {}
