@@ -173,8 +173,9 @@ def make_criteo(
     The planted model's logit adds per-value effects of the 8 most frequent
     values (and of "missing") of every categorical column, rank-1 interactions
     between the frequent values of 3 pairs of categorical columns (C9 x C23,
-    C17 x C20, C6 x C22: learnable by FM-type models, not by a linear one), effects of `log(1 + count)` for 5 count columns (a missing
-    count acts as 0), and an intercept calibrated to `base_ctr`. Rare values
+    C17 x C20, C6 x C22: learnable by FM-type models, not by a linear one),
+    effects of `log(1 + count)` for 5 count columns (a missing count acts as
+    0), and an intercept calibrated to `base_ctr`. Rare values
     have no effect, so what there is to learn is seen often. With the
     defaults the planted AUC is about 0.78 and the click rate about 0.25.
 
