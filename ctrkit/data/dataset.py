@@ -119,6 +119,7 @@ def train_valid_split(data, valid_fraction: float = 0.2, seed: int = 0):
         original row order and index.
 
     Example:
+        >>> from ctrkit.data import make_criteo
         >>> train, valid = train_valid_split(make_criteo(1000), 0.2, seed=1)
         >>> len(train), len(valid)
         (800, 200)

@@ -74,8 +74,12 @@ def read_criteo(path: PathLike) -> pd.DataFrame:
     columns text, empty fields NaN.
 
     Example:
-        >>> frame = read_criteo("criteo_sample.txt")
-        >>> frame.shape
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from ctrkit.data import make_criteo, write_criteo
+        >>> path = Path(tempfile.mkdtemp()) / "criteo_sample.txt"
+        >>> write_criteo(make_criteo(200).frame, path)
+        >>> read_criteo(path).shape
         (200, 40)
     """
     first = _first_line(path)

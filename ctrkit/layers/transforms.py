@@ -16,7 +16,7 @@ class Log1p(keras.layers.Layer):
 
     Example:
     >>> import numpy as np
-    >>> np.round(np.asarray(Log1p()(np.array([[0.0], [9.0]]))), 3).tolist()
+    >>> np.asarray(Log1p()(np.array([[0.0], [9.0]])), dtype="float64").round(3).tolist()
     [[0.0], [2.303]]
     """
 
