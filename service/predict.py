@@ -21,6 +21,12 @@ Both prediction endpoints (``POST /predict`` and TensorFlow Serving's
 
 Every answer names the version that computed it, in the body and in the
 ``X-Model-Version`` header.
+
+Protocols whose inputs arrive already read and typed (the Open Inference
+Protocol's tensors, gRPC messages) enter at :meth:`Predictor.infer`: the same
+version choice, the same deadline check and batcher, and the same retry on the
+version that serves now when the chosen one is being unloaded
+(:meth:`Predictor.submit`, shared with the JSON path).
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from service.names import validate_model_name, validate_version
 from service.registry import ModelNotFound, ModelRegistry, ModelVersion, RegistryError
 from service.settings import Settings
 
-__all__ = ["Outcome", "Predictor"]
+__all__ = ["Failure", "Outcome", "Predictor"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ class Outcome:
     outputs: dict[str, Any]
 
 
-class _Failure(Exception):
+class Failure(Exception):
     """A request that ends before scoring, with its HTTP status and message."""
 
     def __init__(self, status: int, detail: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -80,7 +86,8 @@ class Predictor:
         self._latency: dict[str, Any] = {}
 
     # -- metrics ------------------------------------------------------------------
-    def _count(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
+    def count(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
+        """Records an answered request (``status``: its HTTP status, or the HTTP status its protocol's code maps to)."""
         key = (model, version, endpoint, str(status))
         counter = self._counters.get(key)
         if counter is None:
@@ -92,27 +99,28 @@ class Predictor:
         hist.observe(seconds)
 
     # -- the shared path ------------------------------------------------------------
-    def _failure(self, exc: Exception) -> _Failure:
-        if isinstance(exc, _Failure):
+    def failure(self, exc: Exception) -> Failure:
+        """The HTTP status, message and headers that answer a request ended by ``exc``."""
+        if isinstance(exc, Failure):
             return exc
         if isinstance(exc, PayloadError):
-            return _Failure(exc.status_code, exc.errors)
+            return Failure(exc.status_code, exc.errors)
         if isinstance(exc, RegistryError):
-            return _Failure(exc.status_code, exc.message, self._retry_after if exc.status_code == 503 else None)
+            return Failure(exc.status_code, exc.message, self._retry_after if exc.status_code == 503 else None)
         if isinstance(exc, Overloaded):
             self.metrics.refused.labels("queue").inc()
-            return _Failure(503, f"overloaded: {exc}", self._retry_after)
+            return Failure(503, f"overloaded: {exc}", self._retry_after)
         if isinstance(exc, DeadlineExceeded):
-            return _Failure(504, f"no answer within the {self.settings.request_timeout_ms:g} ms deadline")
+            return Failure(504, f"no answer within the {self.settings.request_timeout_ms:g} ms deadline")
         if isinstance(exc, Unavailable):
-            return _Failure(503, "the model version is being unloaded", self._retry_after)
+            return Failure(503, "the model version is being unloaded", self._retry_after)
         if isinstance(exc, BodyTimeout):
-            return _Failure(408, f"the body did not arrive within the {self.settings.request_timeout_ms:g} ms deadline",
+            return Failure(408, f"the body did not arrive within the {self.settings.request_timeout_ms:g} ms deadline",
                             [(b"connection", b"close")])
         if isinstance(exc, ModelCallFailed):
-            return _Failure(500, f"the model failed on this request's rows: {exc}")
+            return Failure(500, f"the model failed on this request's rows: {exc}")
         log.error("prediction failed", exc_info=exc)
-        return _Failure(500, "internal error while scoring")
+        return Failure(500, "internal error while scoring")
 
     def _admit(self, scope: dict[str, Any], target: Callable[[], ModelVersion | None], tf_serving: bool,
                labels: list[str]) -> int:
@@ -139,10 +147,10 @@ class Predictor:
             rows = mv.estimate.rows(size)
             if rows and not mv.batcher.has_room(rows):
                 self.metrics.refused.labels("queue").inc()
-                raise _Failure(503, f"overloaded: the queue has no room for about {rows} rows", self._retry_after)
+                raise Failure(503, f"overloaded: the queue has no room for about {rows} rows", self._retry_after)
         if not self.budget.acquire(size):
             self.metrics.refused.labels("body_bytes").inc()
-            raise _Failure(503, "overloaded: too many request bytes being read", self._retry_after)
+            raise Failure(503, "overloaded: too many request bytes being read", self._retry_after)
         return size
 
     async def score(self, scope: dict[str, Any], receive: Receive, name: str | None, version: int | None,
@@ -154,15 +162,39 @@ class Predictor:
             mv, decoded = self._decode(self._target(body, name, version), body, tf_serving, labels)
         finally:
             self.budget.release(held)
+        mv.estimate.record(len(body), decoded.rows)
+        return await self.submit(mv, decoded, deadline,
+                                 lambda: self._decode(self._target(body, name, version), body, tf_serving, labels))
+
+    async def submit(self, mv: ModelVersion, decoded: Decoded, deadline: float,
+                     again: Callable[[], tuple[ModelVersion, Decoded]]) -> Outcome:
+        """Scores decoded rows on ``mv``: refused past the deadline; if ``mv`` stops taking work meanwhile
+        (an unload drains it), ``again()`` picks and decodes for the version that serves now, once."""
         if time.monotonic() >= deadline:
             raise DeadlineExceeded("the deadline passed while the request was read and parsed")
-        mv.estimate.record(len(body), decoded.rows)
         try:
             outputs = await mv.submit(decoded.packed, decoded.rows, deadline)
-        except Unavailable:  # the version stopped taking work (an unload drains it): the current one answers
-            mv, decoded = self._decode(self._target(body, name, version), body, tf_serving, labels)
+        except Unavailable:
+            mv, decoded = again()
             outputs = await mv.submit(decoded.packed, decoded.rows, deadline)
         return Outcome(mv, decoded, outputs)
+
+    async def infer(self, name: str | None, version: int | None, decode: Callable[[ModelVersion], Decoded],
+                    deadline: float, labels: list[str]) -> Outcome:
+        """The path of requests whose inputs are already read (binary tensors, gRPC messages).
+
+        The version is chosen as for ``POST /predict`` (``version``, else the serving one or the
+        canary split), ``decode(mv)`` builds its packed matrices with that version's features, and the
+        rows share the version's batcher with every other request. ``labels`` receives the model and
+        version for the metrics.
+        """
+        def pick() -> tuple[ModelVersion, Decoded]:
+            mv = self.registry.resolve(name, version)
+            labels[:] = mv.model, mv.version_label
+            return mv, decode(mv)
+
+        mv, decoded = pick()
+        return await self.submit(mv, decoded, deadline, pick)
 
     def _target(self, body: bytes, name: str | None, version: int | None) -> ModelVersion:
         """The version whose models decode ``body`` first: the route's choice, or the one the body names
@@ -246,11 +278,11 @@ class Predictor:
         except ClientGone:
             status = 499
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = self.failure(exc)
             status, body = self._error_body(failure, exc, tf_serving, name, version_text)
             await send_json(send, status, body, failure.headers)
         finally:
-            self._count(labels[0], labels[1], endpoint, status, time.perf_counter() - started)
+            self.count(labels[0], labels[1], endpoint, status, time.perf_counter() - started)
 
     @staticmethod
     def _answer(outcome: Outcome) -> bytes:
@@ -275,7 +307,7 @@ class Predictor:
         return dumps(answer)
 
     @staticmethod
-    def _error_body(failure: _Failure, exc: Exception, tf_serving: bool, name: str | None,
+    def _error_body(failure: Failure, exc: Exception, tf_serving: bool, name: str | None,
                     version: str | None) -> tuple[int, bytes]:
         """Status and body of a failed request: ``{"detail": ...}``, or TensorFlow Serving's ``{"error": ...}``."""
         if not tf_serving:
