@@ -19,10 +19,9 @@ at fault, so that such a value is refused alone and never reaches TensorFlow.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -33,12 +32,16 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ctrkit.export import PackedLayout
 from service.errors import PayloadError
-from service.features import FLOAT32_MAX, Feature
+from service.features import Feature
+from service.messages import ErrorSink as _Sink
+from service.messages import describe as _describe
+from service.messages import not_utf8, unknown_feature
+from service.messages import shorten as _shorten
+from service.messages import value_message as _value_message
 from service.schemas import VersionSchemas
 
 __all__ = ["Decoded", "Decoder", "peek"]
 
-_MAX_ERRORS = 20
 _PAD = {"strings": "", "ints": 0, "floats": 0.0}
 
 
@@ -80,73 +83,6 @@ def peek(body: bytes) -> Envelope:
             ) from None
         raise PayloadError.single(f"the body must be a JSON object, got {_describe(error.get('input'))}",
                                   "type_error") from None
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _shorten(value: Any, limit: int = 40) -> str:
-    text = str(value)
-    if len(text) <= limit:
-        return text
-    digits = f" ({len(text)} digits)" if text.lstrip("-").isdigit() else f" ({len(text)} characters)"
-    return f"{text[:limit // 2]}...{text[-8:]}{digits}"
-
-
-class _Sink:
-    """Collects errors; one item per (feature, kind), counting the further rows."""
-
-    def __init__(self, form: str) -> None:
-        self.form = form
-        self.items: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self.more: dict[tuple[Any, ...], set[Any]] = {}
-
-    def add(self, feature: str | None, row: int | None, what: str, kind: str, key: Any = None,
-            loc: Sequence[Any] | None = None) -> None:
-        k = (feature, kind, key)
-        if k in self.items:
-            if row is not None and row != self.items[k]["row"]:
-                self.more[k].add(row)
-            return
-        if len(self.items) >= _MAX_ERRORS:
-            return
-        if feature is None:
-            where = f"row {row}" if row is not None else ""
-        elif row is None:
-            where = f"feature {feature!r}" if self.form != "context" else f"context feature {feature!r}"
-        else:
-            where = f"row {row}, feature {feature!r}"
-        if loc is None:
-            loc = ["body", self.form] + [p for p in (row, feature) if p is not None]
-        self.items[k] = {"loc": list(loc), "msg": f"{where}: {what}" if where else what, "type": kind,
-                         "feature": feature, "row": row}
-        self.more[k] = set()
-
-    def error(self) -> PayloadError | None:
-        if not self.items:
-            return None
-        errors = []
-        for k, item in self.items.items():
-            more = len(self.more[k])
-            if more:
-                item["msg"] += f" (and {more} more row{'s' if more > 1 else ''})"
-            errors.append(item)
-        return PayloadError(errors)
 
 
 class _Group:
@@ -469,9 +405,7 @@ class Decoder:
         sink.add(f.name, row, what, kind, loc=where + rest)
 
     def _unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self.input_names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return f"unknown feature{hint}; known features: {', '.join(self.input_names)}"
+        return unknown_feature(name, self.input_names)
 
 
 def _drop_union_misses(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -508,41 +442,6 @@ def _field_message(field: str, e: dict[str, Any]) -> str:
         return (f'Serving signature name: {_shorten(repr(value), 60)} not found in signature def '
                 '(requests are served by "serving_default")')
     return f"expected a string, got {_describe(value)}"
-
-
-def _value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest: list[Any],
-                   whole_column: bool) -> tuple[str, str]:
-    """The sentence and error type for one invalid value of ``f``."""
-    prefix = f"element {rest[0]}: " if rest else ""
-    if kind == "missing":
-        return "missing required feature", "missing"
-    if value is None and kind.endswith("_type") and not rest:
-        if f.required:
-            return "missing required feature (null given)", "missing"
-        return f"null is not a value; leave the feature out to use its default {f.default!r}", "type_error"
-    if kind in ("string_type", "int_type", "float_type", "bool_type") or (kind == "list_type" and rest):
-        wanted = {"string_type": "a string", "int_type": "an integer", "float_type": "a number"}.get(kind, "a value")
-        return f"{prefix}expected {wanted}, got {_describe(value)}", "type_error"
-    if kind == "list_type":
-        if whole_column:
-            return f"a column must be a list of values, got {_describe(value)}", "type_error"
-        if f.kind == "dense":
-            return f"expected a list of {f.dimension} numbers, got {_describe(value)}", "type_error"
-        return f"expected a list, got {_describe(value)}", "type_error"
-    if kind in ("too_long", "too_short"):
-        actual = ctx.get("actual_length")
-        if f.kind == "dense":
-            return f"expected a list of {f.dimension} numbers, got {actual}", "value_error"
-        return f"a list of {actual} values is longer than maxlen {f.maxlen}", "too_long"
-    if kind == "finite_number":
-        return f"{prefix}value {value} is not a finite number (NaN and infinity are refused)", "not_finite"
-    if kind in ("greater_than_equal", "less_than", "less_than_equal", "greater_than"):
-        if f.id_range is not None:
-            lo, hi = f.id_range
-            what = "length" if f.kind == "length" else "id"
-            return f"{prefix}{what} {_shorten(value)} is outside [{lo}, {hi})", "out_of_range"
-        return f"{prefix}value {value} is outside the float32 range (+-{FLOAT32_MAX:.4g})", "not_finite"
-    return f"{prefix}invalid value {_shorten(repr(value), 60)} ({kind})", kind
 
 
 # -- values the JSON parser refuses --------------------------------------------------------
@@ -605,7 +504,7 @@ def _problem(f: Feature | None, value: Any) -> str | None:
         except UnicodeEncodeError as exc:
             bad = value[exc.start]
             if "\udc80" <= bad <= "\udcff":
-                return f"the string is not valid UTF-8 (byte 0x{ord(bad) - 0xDC00:02x} at character {exc.start})"
+                return not_utf8(ord(bad) - 0xDC00, exc.start)
             return f"the string holds a lone UTF-16 surrogate ({bad.encode('unicode_escape').decode()} at character " \
                    f"{exc.start}), which is not valid Unicode"
     return None
