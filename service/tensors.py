@@ -79,28 +79,31 @@ class Tensor:
     text_checked: bool = False
 
 
-def split_bytes(buffer: bytes, counts: Sequence[int]) -> tuple[list[np.ndarray], bool] | None:
+def split_bytes(buffer: bytes, counts: Sequence[int], sizes: Sequence[int] | None = None
+                ) -> tuple[list[np.ndarray], bool] | None:
     """Splits serialized ``BYTES`` tensors (each element a 4-byte little-endian length, then its bytes).
 
     ``buffer`` holds the tensors one after the other, ``counts`` their element
-    counts. Answers one object array of ``bytes`` per tensor and whether every
-    element was found to be valid UTF-8 (False: not checked, or not valid), or
-    None when the buffer does not hold exactly that many elements. Typical
-    tensors (elements shorter than 256 bytes) are split by vectorised numpy
-    steps: the element starts are guessed from the length prefixes' zero bytes,
-    then checked exactly (each start is the previous one plus its prefix and
-    length), so a wrong guess only falls back to reading element by element.
+    counts and ``sizes``, when given, their sizes in bytes. Answers one object
+    array of ``bytes`` per tensor and whether every element was found to be
+    valid UTF-8 (False: not checked, or not valid), or None when the buffer
+    does not hold exactly those elements. Typical tensors (elements shorter
+    than 256 bytes) are split by vectorised numpy steps: the element starts are
+    guessed from the length prefixes' zero bytes, then checked exactly (each
+    start is the previous one plus its prefix and length), so a wrong guess
+    only falls back to reading element by element.
     """
     total = sum(counts)
     if total == 0:
         return ([np.empty(0, dtype=object) for _ in counts], True) if not buffer else None
-    found = _split_vectorised(buffer, total)
+    found = _split_vectorised(buffer, total) or _split_loop(buffer, total)
     if found is None:
-        elements = _split_loop(buffer, total)
-        if elements is None:
+        return None
+    elements, lengths, text = found
+    if sizes is not None:  # each tensor's bytes end where its last element ends
+        consumed = np.concatenate([[0], np.cumsum(lengths + 4)])
+        if consumed[np.cumsum(counts)].tolist() != np.cumsum(sizes).tolist():
             return None
-        found = elements, False
-    elements, text = found
     parts, start = [], 0
     for count in counts:
         parts.append(elements[start : start + count])
@@ -108,7 +111,7 @@ def split_bytes(buffer: bytes, counts: Sequence[int]) -> tuple[list[np.ndarray],
     return parts, text
 
 
-def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, bool] | None:
+def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
     b = np.frombuffer(buffer, dtype=np.uint8)
     size = b.size
     if size < 4 * total:
@@ -135,7 +138,7 @@ def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, bool] | No
         return None
     width = int(lengths.max())
     if width == 0:
-        return np.full(total, b"", dtype=object), True
+        return np.full(total, b"", dtype=object), lengths, True
     if total * width > 8 * size + 4096:
         return None  # a few long strings among short ones: the matrix would be mostly padding
     # fixed-width bytes drop trailing NULs: exact only when no element ends with one
@@ -151,11 +154,12 @@ def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, bool] | No
         text = True
     except UnicodeDecodeError:
         text = False
-    return rows[:, :width].copy().view(f"S{width}").reshape(total).astype(object), text
+    return rows[:, :width].copy().view(f"S{width}").reshape(total).astype(object), lengths, text
 
 
-def _split_loop(buffer: bytes, total: int) -> np.ndarray | None:
+def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
     out = np.empty(total, dtype=object)
+    lengths = np.empty(total, dtype=np.intp)
     offset, size, unpack = 0, len(buffer), _LENGTH.unpack_from
     for i in range(total):
         if offset + 4 > size:
@@ -165,8 +169,9 @@ def _split_loop(buffer: bytes, total: int) -> np.ndarray | None:
         if offset + length > size:
             return None
         out[i] = buffer[offset : offset + length]
+        lengths[i] = length
         offset += length
-    return out if offset == size else None
+    return (out, lengths, False) if offset == size else None
 
 
 def _utf8_problem(value: Any) -> str | None:

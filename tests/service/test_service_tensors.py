@@ -185,6 +185,12 @@ def test_split_bytes_of_many_short_strings_is_exact():
     assert not found[1]  # random bytes are not UTF-8
 
 
+def test_split_bytes_checks_each_tensors_size():
+    values = [b"ab", b"c", b"def"]
+    assert split_bytes(serialize(values), [1, 2], [6, 12]) is not None
+    assert split_bytes(serialize(values), [2, 1], [6, 12]) is None
+
+
 def test_split_bytes_checks_utf8_per_element():
     joined_valid = [b"ab\xc3", b"\xa9cd", b"ef"]  # "\xc3\xa9" only across two elements
     found = split_bytes(serialize(joined_valid), [3])
