@@ -22,7 +22,7 @@ from service.http import Receive, Send
 from service.metrics import ServiceMetrics
 from service.predict import Predictor
 from service.registry import BundleLoader, ModelRegistry
-from service.routes import admin, metrics, models, tfserving
+from service.routes import admin, metrics, models, oip, tfserving
 from service.routes.predict import PredictRoutes, openapi_paths
 from service.settings import Settings
 
@@ -38,7 +38,8 @@ column form `{"inputs": {feature: [values]}}` or the ranking form
 `{"context": {feature: value}, "candidates": [{feature: value}, ...]}`,
 optionally with `"model"` and `"version"`. The request schemas below are
 generated from the feature spec of every loaded model version and are what the
-service validates. The `/v1` routes speak TensorFlow Serving's REST API; the
+service validates. The `/v1` routes speak TensorFlow Serving's REST API, the
+`/v2` routes the Open Inference Protocol (JSON or binary tensors); the
 `/admin` routes (bearer token) load, activate, roll back and unload versions
 and split traffic between them.
 """
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.metrics = service_metrics
     api.state.registry = registry
     api.state.predictor = predictor
-    for group in (models, admin, tfserving, metrics):
+    for group in (models, admin, tfserving, oip, metrics):
         api.include_router(group.router)
 
     cache: dict[str, Any] = {}

@@ -122,9 +122,10 @@ class Predictor:
         log.error("prediction failed", exc_info=exc)
         return Failure(500, "internal error while scoring")
 
-    def _admit(self, scope: dict[str, Any], target: Callable[[], ModelVersion | None], tf_serving: bool,
+    def admit(self, scope: dict[str, Any], target: Callable[[], ModelVersion | None], tf_serving: bool,
                labels: list[str]) -> int:
-        """Checks a request before its body is read; returns the bytes it holds of the budget.
+        """Checks a request before its body is read; returns the bytes it holds of the budget (give them
+        back with ``self.budget.release`` once the body is parsed).
 
         ``POST /predict`` takes JSON only (415 otherwise, a missing Content-Type
         included); TensorFlow Serving's route reads any body as JSON, as
@@ -156,7 +157,7 @@ class Predictor:
     async def score(self, scope: dict[str, Any], receive: Receive, name: str | None, version: int | None,
                     tf_serving: bool, labels: list[str], deadline: float) -> Outcome:
         """The whole path from an accepted request to its scores (see the module docstring)."""
-        held = self._admit(scope, lambda: self.registry.guess(name, version), tf_serving, labels)
+        held = self.admit(scope, lambda: self.registry.guess(name, version), tf_serving, labels)
         try:
             body = await read_body(receive, self.settings.max_body_bytes, deadline)
             mv, decoded = self._decode(self._target(body, name, version), body, tf_serving, labels)

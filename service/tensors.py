@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 import struct
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,11 +52,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ctrkit.export import PackedLayout
-from service.decoding import Decoded
+from service.decoding import Decoded, Decoder
 from service.features import FLOAT32_MAX, Feature
 from service.messages import ErrorSink, not_utf8, unknown_feature, value_message
 
-__all__ = ["Tensor", "TensorDecoder", "split_bytes"]
+__all__ = ["Tensor", "TensorDecoder", "split_bytes", "tensor_decoder"]
 
 _PAD = {"strings": b"", "ints": 0, "floats": 0.0}
 _LENGTH = struct.Struct("<I")
@@ -459,3 +460,14 @@ class TensorDecoder:
                 i = int(extra[0])
                 sink.add_rows(f.name, extra, f"{int(own[i])} weights for the {int(of[i])} values of {f.weight_of!r}",
                               "value_error")
+
+
+_DECODERS: weakref.WeakKeyDictionary[Decoder, TensorDecoder] = weakref.WeakKeyDictionary()
+
+
+def tensor_decoder(decoder: Decoder, max_rows: int) -> TensorDecoder:
+    """The tensor decoder of a version's JSON decoder (versions with the same features share it)."""
+    found = _DECODERS.get(decoder)
+    if found is None or found.max_rows != max_rows:
+        found = _DECODERS[decoder] = TensorDecoder(decoder.features, decoder.layout, max_rows)
+    return found

@@ -1,4 +1,5 @@
-"""The prediction routes: ``POST /predict`` and TensorFlow Serving's ``:predict``.
+"""The prediction routes: ``POST /predict``, TensorFlow Serving's ``:predict`` and the Open Inference
+Protocol's ``/infer`` (:mod:`service.routes.oip`).
 
 They are plain ASGI endpoints matched before FastAPI's router: on a 1-row
 request FastAPI's request and response machinery costs about twice what the
@@ -20,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from service.http import Receive, Send, dumps, send_json
 from service.predict import Predictor
+from service.routes import oip
 from service.schemas import VersionSchemas
 
 __all__ = ["PredictRoutes", "openapi_paths"]
@@ -30,6 +32,7 @@ PREDICT_PATH = "/predict"
 TF_PREDICT_PATH = "/v1/models/{name}/versions/{version}:predict"
 TF_PREDICT_LATEST_PATH = "/v1/models/{name}:predict"
 _TF_PREDICT = re.compile(r"/v1/models/([^/]+?)(?:/versions/([^/]+))?:predict")
+_OIP_INFER = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?/infer")
 _NOT_ALLOWED = dumps({"detail": "Method Not Allowed; use POST"})
 
 
@@ -42,6 +45,7 @@ class PredictRoutes:
 
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
+        self.oip_infer = oip.OipInfer(predictor)
 
     def match(self, scope: dict[str, Any]) -> Endpoint | None:
         path = scope["path"]
@@ -51,6 +55,12 @@ class PredictRoutes:
             found = _TF_PREDICT.fullmatch(path)
             if found is not None:
                 return partial(self.predictor.tf_predict, name=found[1], version=found[2])
+        if path.startswith("/v2/models/") and path.endswith("/infer"):
+            found = _OIP_INFER.fullmatch(path)
+            if found is not None:
+                if scope["method"] != "POST":
+                    return _method_not_allowed
+                return partial(self.oip_infer, name=found[1], version=found[2])
         return None
 
 
@@ -144,4 +154,5 @@ def openapi_paths(versions: Iterable[VersionSchemas]) -> tuple[dict[str, Any], d
         TF_PREDICT_PATH: {"post": _operation("Predict with a version (TensorFlow Serving REST)", tf_doc, refs("tf"),
                                              [], True, [_path_parameter("name"), _path_parameter("version")])},
     }
-    return paths, defs.get("$defs", {})
+    oip_paths, oip_components = oip.openapi_paths()
+    return {**paths, **oip_paths}, {**defs.get("$defs", {}), **oip_components}
