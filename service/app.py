@@ -3,8 +3,11 @@
 Two parts share one process and one event loop: the prediction routes
 (:mod:`service.routes.predict`), plain ASGI endpoints that take the hot path,
 and a FastAPI application for everything else (admin, models, health, metrics,
-TensorFlow Serving status and metadata, the OpenAPI document and ``/docs``,
-which also describes the prediction routes).
+TensorFlow Serving status and metadata, the Open Inference Protocol's health
+and metadata, the OpenAPI document and ``/docs``, which also describes the
+prediction routes). The gRPC server (:mod:`service.grpc_server`, on
+``CTR_GRPC_PORT``) runs on the same event loop and starts and stops with the
+app's lifespan.
 """
 
 from __future__ import annotations
@@ -76,6 +79,11 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     )
     registry = ModelRegistry(settings, service_metrics, loader)
     predictor = Predictor(settings, registry, service_metrics)
+    grpc_server = None
+    if settings.grpc_port:
+        from service.grpc_server import GrpcServer
+
+        grpc_server = GrpcServer(settings, predictor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,10 +91,14 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
             log.info("admin API enabled at /admin (bearer token from CTR_ADMIN_TOKEN)")
         else:
             log.warning("admin API disabled: set CTR_ADMIN_TOKEN to enable the /admin routes")
+        if grpc_server is not None:
+            await grpc_server.start()  # first: a port in use stops the start-up before anything runs
         registry.start()
         try:
             yield
         finally:
+            if grpc_server is not None:  # running calls finish before the batchers drain
+                await grpc_server.stop(settings.graceful_timeout_s)
             await registry.close()
 
     api = FastAPI(
@@ -97,6 +109,7 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.metrics = service_metrics
     api.state.registry = registry
     api.state.predictor = predictor
+    api.state.grpc = grpc_server
     for group in (models, admin, tfserving, oip, metrics):
         api.include_router(group.router)
 

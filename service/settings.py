@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on.")
+    grpc_port: int = Field(
+        8500, ge=0, le=65535,
+        description="gRPC port, on the same address: TensorFlow Serving's PredictionService and ModelService and "
+        "the Open Inference Protocol's GRPCInferenceService (0: no gRPC server).",
+    )
     admin_token: SecretStr | None = Field(
         None, description="Bearer token of the /admin routes (they answer 403 when unset or empty)."
     )

@@ -3,4 +3,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# servers started by the tests serve gRPC only where a test asks for it, on a port of its own
+os.environ.setdefault("CTR_GRPC_PORT", "0")
 sys.path.insert(0, str(Path(__file__).parent))
