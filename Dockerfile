@@ -23,6 +23,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 RUN mkdir ctrkit service && touch ctrkit/__init__.py service/__init__.py \
     && /opt/ctrkit/bin/pip install ".[serve]" \
+    && /opt/ctrkit/bin/pip install --no-deps "tensorflow-serving-api==2.21.0" \
     && /opt/ctrkit/bin/pip uninstall -y ctrkit
 COPY ctrkit ./ctrkit
 COPY service ./service
@@ -53,7 +54,7 @@ COPY models/criteo_deepfm/spec.yaml /app/specs/criteo_deepfm/spec.yaml
 WORKDIR /app
 USER ctr
 VOLUME ["/models"]
-EXPOSE 8000
+EXPOSE 8000 8500
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status != 200)"]

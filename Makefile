@@ -12,8 +12,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# TensorFlow Serving's gRPC messages and stubs; the package requires `tensorflow`, which would install a second
+# TensorFlow beside tensorflow-cpu on Linux: it goes in without its dependencies (they are already here)
+TF_SERVING_API ?= tensorflow-serving-api==2.21.0
+
 $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[$*]'
+	$(BIN)/pip install --quiet --no-deps '$(TF_SERVING_API)'
 	touch $@
 
 demo-model: $(VENV)/.installed-serve
