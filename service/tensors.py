@@ -49,14 +49,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ctrkit.export import PackedLayout
 from service.decoding import Decoded, Decoder
 from service.features import FLOAT32_MAX, Feature
 from service.messages import ErrorSink, not_utf8, unknown_feature, value_message
 
-__all__ = ["Tensor", "TensorDecoder", "split_bytes", "tensor_decoder"]
+__all__ = ["Tensor", "TensorDecoder", "bytes_array", "split_bytes", "tensor_decoder"]
 
 _PAD = {"strings": b"", "ints": 0, "floats": 0.0}
 _LENGTH = struct.Struct("<I")
@@ -85,10 +84,12 @@ def split_bytes(buffer: bytes, counts: Sequence[int], sizes: Sequence[int] | Non
     """Splits serialized ``BYTES`` tensors (each element a 4-byte little-endian length, then its bytes).
 
     ``buffer`` holds the tensors one after the other, ``counts`` their element
-    counts and ``sizes``, when given, their sizes in bytes. Answers one object
-    array of ``bytes`` per tensor and whether every element was found to be
-    valid UTF-8 (False: not checked, or not valid), or None when the buffer
-    does not hold exactly those elements. Typical tensors (elements shorter
+    counts and ``sizes``, when given, their sizes in bytes. Answers one array
+    of bytes per tensor (fixed-width ``S`` arrays, or object arrays of
+    ``bytes`` when an element ends with a NUL byte, which fixed-width bytes
+    would drop) and whether every element was found to be valid UTF-8 (False:
+    not checked, or not valid), or None when the buffer does not hold exactly
+    those elements. Typical tensors (elements shorter
     than 256 bytes) are split by vectorised numpy steps: the element starts are
     guessed from the length prefixes' zero bytes, then checked exactly (each
     start is the previous one plus its prefix and length), so a wrong guess
@@ -139,23 +140,41 @@ def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray
         return None
     width = int(lengths.max())
     if width == 0:
-        return np.full(total, b"", dtype=object), lengths, True
+        return np.zeros(total, dtype="S1"), lengths, True
     if total * width > 8 * size + 4096:
         return None  # a few long strings among short ones: the matrix would be mostly padding
     # fixed-width bytes drop trailing NULs: exact only when no element ends with one
     if np.any((lengths > 0) & (b[starts + 3 + lengths] == 0)):
         return None
+    # the bytes of every element, prefixes left out
+    keep = np.ones(size, dtype=bool)
+    for k in range(4):
+        keep[starts + k] = False
+    data = b[keep]
+    present = lengths > 0
+    if np.all(lengths[present] == width):  # one length, or empty: the data is the matrix
+        try:
+            data.tobytes().decode("utf-8")  # elements of one length: a sequence cannot straddle two
+            text = True
+        except UnicodeDecodeError:
+            text = False
+        if present.all():
+            return data.view(f"S{width}"), lengths, text
+        out = np.zeros(total, dtype=f"S{width}")
+        out[present] = data.view(f"S{width}")
+        return out, lengths, text
     # one row per element, its bytes then zeros; the zero column keeps elements apart for the UTF-8 check
-    padded = np.concatenate([b, np.zeros(width + 1, dtype=np.uint8)])
-    rows = sliding_window_view(padded, width + 1)[starts + 4]
-    short = np.flatnonzero(lengths < width + 1)
-    rows[short] *= np.arange(width + 1) < lengths[short, None]
+    w1 = width + 1
+    column = np.tile(np.arange(w1), total)
+    inside = column < np.repeat(lengths, w1)
+    rows = np.zeros(total * w1, dtype=np.uint8)
+    rows[inside] = data
     try:
         rows.tobytes().decode("utf-8")
         text = True
     except UnicodeDecodeError:
         text = False
-    return rows[:, :width].copy().view(f"S{width}").reshape(total).astype(object), lengths, text
+    return rows.reshape(total, w1)[:, :width].copy().view(f"S{width}").reshape(total), lengths, text
 
 
 def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
@@ -173,6 +192,21 @@ def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool
         lengths[i] = length
         offset += length
     return (out, lengths, False) if offset == size else None
+
+
+def bytes_array(items: Sequence[bytes]) -> np.ndarray:
+    """An array of byte strings: fixed-width (``S``, converted to a string tensor without a Python object
+    per element) unless an element ends with a NUL byte, which fixed-width bytes would drop."""
+    items = list(items)
+    if not items:
+        return np.empty(0, dtype=object)
+    try:
+        array = np.array(items, dtype=bytes)
+    except (TypeError, ValueError):
+        return np.array(items, dtype=object)
+    if array.ndim != 1 or int(np.char.str_len(array).sum()) != sum(map(len, items)):
+        return np.array(items, dtype=object)
+    return array
 
 
 def _utf8_problem(value: Any) -> str | None:
@@ -260,6 +294,9 @@ class TensorDecoder:
         if (err := sink.error()) is not None:
             raise err
         packed = self.layout.empty(n)
+        width = self._fixed_width(given)
+        if width:
+            packed["strings"] = np.empty(packed["strings"].shape, dtype=f"S{width}")
         lengths: dict[str, np.ndarray] = {}
         for f in self.features:
             if f.kind == "length":
@@ -278,6 +315,28 @@ class TensorDecoder:
         if (err := sink.error()) is not None:
             raise err
         return Decoded(packed, n, "tensors", None, None)
+
+    def _fixed_width(self, given: dict[str, Tensor]) -> int:
+        """The width of a fixed-width strings matrix when every string comes as fixed-width bytes (else 0)."""
+        if "strings" not in self.layout.groups:
+            return 0
+        width = 1
+        for slot in self._slots.values():
+            if slot.group != "strings":
+                continue
+            t = given.get(slot.feature.name)
+            if t is not None:
+                if t.values.dtype.kind != "S":
+                    return 0
+                width = max(width, t.values.dtype.itemsize)
+                continue
+            default = slot.feature.default if slot.feature.has_default else ""
+            for value in default if isinstance(default, list) else [default]:
+                raw = value.encode() if isinstance(value, str) else value
+                if not isinstance(raw, bytes) or raw.endswith(b"\x00"):
+                    return 0
+                width = max(width, len(raw))
+        return width
 
     # -- rows and shapes ------------------------------------------------------------
     def _rows(self, given: dict[str, Tensor], sink: ErrorSink) -> int:
@@ -306,7 +365,7 @@ class TensorDecoder:
         """``t``'s values as an ``[n, k]`` matrix of the feature's kind, checked; None after an error."""
         values = t.values
         if f.is_string:
-            ok = values.dtype == object
+            ok = values.dtype == object or values.dtype.kind == "S"
         elif f.id_range is not None:
             ok = values.dtype.kind in "iu"
         else:
@@ -399,7 +458,10 @@ class TensorDecoder:
             m[:, start : start + width] = values
             return
         k = values.shape[1]
-        filled = values.astype(bool) if values.dtype == object else values != 0
+        if values.dtype == object:
+            filled = values.astype(bool)
+        else:
+            filled = values != (b"" if values.dtype.kind == "S" else 0)
         lens = np.where(filled.any(axis=1), k - np.argmax(filled[:, ::-1], axis=1), 0) if k else \
             np.zeros(len(values), dtype=np.int64)
         if k > width:

@@ -38,7 +38,7 @@ from service.names import validate_model_name, validate_version
 from service.predict import Outcome, Predictor
 from service.registry import ModelNotFound, ModelRegistry, ModelVersion
 from service.routes.tfserving import version_status
-from service.tensors import Tensor, tensor_decoder
+from service.tensors import Tensor, bytes_array, tensor_decoder
 
 __all__ = ["add_tfserving_services", "signature_def", "tensor_of"]
 
@@ -79,7 +79,7 @@ def tensor_of(name: str, proto: tensor_pb2.TensorProto) -> Tensor:
         raise _refuse(name, f"invalid shape {list(shape)}")
     count = int(np.prod(shape)) if shape else 1
     if proto.dtype == types_pb2.DT_STRING:
-        values = np.array(proto.string_val, dtype=object) if len(proto.string_val) else np.empty(0, dtype=object)
+        values = bytes_array(proto.string_val)
     else:
         found = _NUMPY.get(proto.dtype)
         if found is None:

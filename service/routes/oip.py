@@ -25,6 +25,7 @@ import time
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
@@ -94,13 +95,65 @@ class InferResponse(BaseModel):
 
 
 class _Parsed:
-    """What a request asks for, read before a version is chosen."""
+    """What a request asks for, read before a version is chosen (``request``: the JSON part, checked)."""
 
     __slots__ = ("tensors", "request")
 
-    def __init__(self, tensors: list[Tensor], request: InferRequest) -> None:
+    def __init__(self, tensors: list[Tensor], request: dict[str, Any]) -> None:
         self.tensors = tensors
         self.request = request
+
+
+_TOP_KEYS = frozenset(InferRequest.model_fields)
+_INPUT_KEYS = frozenset(InferInput.model_fields)
+_OUTPUT_KEYS = frozenset(InferOutput.model_fields)
+
+
+def _optional(value: Any, kind: type) -> bool:
+    return value is None or type(value) is kind
+
+
+def _well_formed(request: Any) -> bool:
+    """Whether a parsed JSON request has exactly :class:`InferRequest`'s form (checked without pydantic,
+    which costs several times more on a request of dozens of inputs)."""
+    if type(request) is not dict or not request.keys() <= _TOP_KEYS:
+        return False
+    if not (_optional(request.get("id"), str) and _optional(request.get("parameters"), dict)):
+        return False
+    inputs = request.get("inputs")
+    if type(inputs) is not list or not inputs:
+        return False
+    for item in inputs:
+        if type(item) is not dict or not item.keys() <= _INPUT_KEYS:
+            return False
+        shape = item.get("shape")
+        if type(item.get("name")) is not str or type(item.get("datatype")) is not str or type(shape) is not list:
+            return False
+        if not all(type(d) is int for d in shape):
+            return False
+        if not (_optional(item.get("parameters"), dict) and _optional(item.get("data"), list)):
+            return False
+    outputs = request.get("outputs")
+    if outputs is None:
+        return True
+    if type(outputs) is not list:
+        return False
+    return all(type(o) is dict and o.keys() <= _OUTPUT_KEYS and type(o.get("name")) is str
+               and _optional(o.get("parameters"), dict) for o in outputs)
+
+
+def _read_header(head: bytes) -> dict[str, Any]:
+    """The JSON part of a request, in :class:`InferRequest`'s form (the model's message when it is not)."""
+    try:
+        request = orjson.loads(head)
+    except orjson.JSONDecodeError as exc:
+        raise _invalid(f"invalid inference request: the JSON is not valid: {exc}") from None
+    if _well_formed(request):
+        return request
+    try:
+        return InferRequest.model_validate(request).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise _invalid(_validation_message(exc)) from None
 
 
 def _invalid(message: str, status: int = 400) -> PayloadError:
@@ -128,24 +181,22 @@ def parse_request(scope: dict[str, Any], body: bytes) -> _Parsed:
                            f"of {len(body)} bytes")
         size = int(declared)
         head, binary = body[:size], memoryview(body)[size:]
-    try:
-        request = InferRequest.model_validate_json(head)
-    except ValidationError as exc:
-        raise _invalid(_validation_message(exc)) from None
+    request = _read_header(head)
     raw: list[tuple[int, tuple[str, str, list[int], memoryview]]] = []
     tensors: list[Tensor | None] = []
     offset = 0
-    for item in request.inputs:
-        size = (item.parameters or {}).get("binary_data_size")
+    for item in request["inputs"]:
+        name = item["name"]
+        size = (item.get("parameters") or {}).get("binary_data_size")
         if size is None:
-            if item.data is None:
-                raise _invalid(f"input {item.name!r} has neither 'data' nor a 'binary_data_size' parameter")
-            tensors.append(tensor_from_data(item.name, item.datatype, item.shape, item.data))
+            if item.get("data") is None:
+                raise _invalid(f"input {name!r} has neither 'data' nor a 'binary_data_size' parameter")
+            tensors.append(tensor_from_data(name, item["datatype"], item["shape"], item["data"]))
             continue
-        if isinstance(size, bool) or not isinstance(size, int) or size < 0 or offset + size > len(binary):
-            raise _invalid(f"input {item.name!r}: binary_data_size {size!r} does not fit the {len(binary)} bytes of "
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise _invalid(f"input {name!r}: binary_data_size {size!r} does not fit the {len(binary)} bytes of "
                            "binary data after the JSON header")
-        raw.append((len(tensors), (item.name, item.datatype, item.shape, binary[offset : offset + size])))
+        raw.append((len(tensors), (name, item["datatype"], item["shape"], binary[offset : offset + size])))
         tensors.append(None)
         offset += size
     if offset != len(binary):
@@ -156,20 +207,20 @@ def parse_request(scope: dict[str, Any], body: bytes) -> _Parsed:
     return _Parsed(tensors, request)  # type: ignore[arg-type]
 
 
-def _outputs_asked(request: InferRequest, mv: ModelVersion) -> list[tuple[str, bool]]:
+def _outputs_asked(request: dict[str, Any], mv: ModelVersion) -> list[tuple[str, bool]]:
     """``(output, binary)`` pairs of the answer; :class:`PayloadError` for an output the version lacks."""
-    default = bool((request.parameters or {}).get("binary_data_output", False))
-    if not request.outputs:
+    default = bool((request.get("parameters") or {}).get("binary_data_output", False))
+    if not request.get("outputs"):
         return [(name, default) for name in mv.outputs]
     asked = []
-    for out in request.outputs:
-        if out.name not in mv.outputs:
-            raise _invalid(f"unknown output {out.name!r}; the model's outputs: {', '.join(mv.outputs)}")
-        asked.append((out.name, bool((out.parameters or {}).get("binary_data", default))))
+    for out in request["outputs"]:
+        if out["name"] not in mv.outputs:
+            raise _invalid(f"unknown output {out['name']!r}; the model's outputs: {', '.join(mv.outputs)}")
+        asked.append((out["name"], bool((out.get("parameters") or {}).get("binary_data", default))))
     return asked
 
 
-def answer(outcome: Outcome, request: InferRequest) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+def answer(outcome: Outcome, request: dict[str, Any]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
     """The answer's body and headers: JSON, or the JSON header followed by binary outputs."""
     mv, n = outcome.mv, outcome.decoded.rows
     outputs: list[dict[str, Any]] = []
@@ -185,8 +236,8 @@ def answer(outcome: Outcome, request: InferRequest) -> tuple[bytes, list[tuple[b
             entry["data"] = values
         outputs.append(entry)
     body: dict[str, Any] = {"model_name": mv.model, "model_version": mv.version_label}
-    if request.id is not None:
-        body["id"] = request.id
+    if request.get("id") is not None:
+        body["id"] = request["id"]
     body["outputs"] = outputs
     head = dumps(body)
     version = (b"x-model-version", mv.version_label.encode())
@@ -224,7 +275,7 @@ class OipInfer:
                 parsed = parse_request(scope, body)
             finally:
                 p.budget.release(held)
-            timeout_us = (parsed.request.parameters or {}).get("timeout")
+            timeout_us = (parsed.request.get("parameters") or {}).get("timeout")
             if isinstance(timeout_us, int) and not isinstance(timeout_us, bool) and timeout_us > 0:
                 deadline = min(deadline, time.monotonic() + timeout_us / 1e6)
 

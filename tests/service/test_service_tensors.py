@@ -211,3 +211,17 @@ def _valid(value):
                                              (serialize([b"ab", b"c"]), [3]), (b"\x01", [1])])
 def test_split_bytes_refuses_a_malformed_buffer(buffer, counts):
     assert split_bytes(buffer, counts) is None
+
+
+def test_binary_strings_batch_with_json_strings(decoders):
+    import tensorflow as tf
+
+    json_decoder, tensor_decoder = decoders
+    rows = make_rows(np.random.default_rng(10), 6)
+    parts = split_bytes(serialize([r["C1"].encode() for r in rows]), [6])
+    assert parts is not None and parts[0][0].dtype.kind == "S"  # fixed width: no Python object per string
+    tensors = [t for t in tensors_of(rows) if t.name != "C1"] + [Tensor("C1", "BYTES", (6,), parts[0][0], parts[1])]
+    binary = tensor_decoder.decode(tensors).packed["strings"]
+    text = json_decoder.decode_rows(rows).packed["strings"]
+    merged = tf.constant(np.concatenate([text, binary]))  # what the batcher hands the model
+    assert merged.numpy().tolist()[:6] == merged.numpy().tolist()[6:]
