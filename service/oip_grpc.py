@@ -23,7 +23,7 @@ from service.names import validate_model_name, validate_version
 from service.oip import NUMPY_TYPES, PLATFORM, datatype_of, model_metadata, server_metadata, tensors_from_raw
 from service.predict import Outcome, Predictor
 from service.registry import ModelNotFound, ModelVersion, RegistryError
-from service.tensors import Tensor, bytes_array, tensor_decoder
+from service.tensors import Tensor, bytes_arrays, tensor_decoder
 
 __all__ = ["InferenceService", "add_oip_service"]
 
@@ -46,7 +46,7 @@ def _typed(item: service_pb2.ModelInferRequest.InferInputTensor) -> Tensor:
     values = getattr(item.contents, field)
     shape = tuple(item.shape)
     if item.datatype == "BYTES":
-        array = bytes_array(values)
+        array = bytes_arrays([values])[0]
     else:
         array = np.array(values, dtype=NUMPY_TYPES[item.datatype])
     return Tensor(item.name, item.datatype, shape, array)

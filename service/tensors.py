@@ -55,7 +55,7 @@ from service.decoding import Decoded, Decoder
 from service.features import FLOAT32_MAX, Feature
 from service.messages import ErrorSink, not_utf8, unknown_feature, value_message
 
-__all__ = ["Tensor", "TensorDecoder", "bytes_array", "split_bytes", "tensor_decoder"]
+__all__ = ["Tensor", "TensorDecoder", "bytes_arrays", "split_bytes", "tensor_decoder"]
 
 _PAD = {"strings": b"", "ints": 0, "floats": 0.0}
 _LENGTH = struct.Struct("<I")
@@ -194,19 +194,15 @@ def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool
     return (out, lengths, False) if offset == size else None
 
 
-def bytes_array(items: Sequence[bytes]) -> np.ndarray:
-    """An array of byte strings: fixed-width (``S``, converted to a string tensor without a Python object
-    per element) unless an element ends with a NUL byte, which fixed-width bytes would drop."""
-    items = list(items)
-    if not items:
-        return np.empty(0, dtype=object)
-    try:
-        array = np.array(items, dtype=bytes)
-    except (TypeError, ValueError):
-        return np.array(items, dtype=object)
-    if array.ndim != 1 or int(np.char.str_len(array).sum()) != sum(map(len, items)):
-        return np.array(items, dtype=object)
-    return array
+def bytes_arrays(lists: Sequence[Sequence[bytes]]) -> list[np.ndarray]:
+    """One object array of byte strings per list, made in one numpy call for all of them."""
+    lists = [list(items) for items in lists]
+    flat = np.array([v for items in lists for v in items], dtype=object)
+    out, start = [], 0
+    for items in lists:
+        out.append(flat[start : start + len(items)])
+        start += len(items)
+    return out
 
 
 def _utf8_problem(value: Any) -> str | None:
@@ -270,6 +266,17 @@ class TensorDecoder:
                                      layout.fields[f.name].width) for f in features}
         self._lengths = [f for f in features if f.kind == "length"]
         self._weights = [f for f in features if f.kind == "weight"]
+        self._written = [f for f in features if f.kind != "length"]
+        # the range of every column of the ints matrix, to check a whole request's ids in two operations
+        width = layout.widths.get("ints", 0)
+        self._low = np.zeros(width, dtype=np.int64)
+        self._high = np.zeros(width, dtype=np.int64)
+        for f in features:
+            slot = self._slots[f.name]
+            if slot.group == "ints" and f.id_range is not None:
+                lo, hi = f.id_range
+                self._low[slot.offset : slot.offset + slot.width] = max(lo, -(2**63))
+                self._high[slot.offset : slot.offset + slot.width] = min(hi - 1, 2**63 - 1)
 
     def decode(self, tensors: Sequence[Tensor], datatype_of: Callable[[Feature], str] | None = None) -> Decoded:
         """The packed matrices of ``tensors``; :class:`PayloadError` naming feature and row otherwise.
@@ -298,17 +305,26 @@ class TensorDecoder:
         if width:
             packed["strings"] = np.empty(packed["strings"].shape, dtype=f"S{width}")
         lengths: dict[str, np.ndarray] = {}
-        for f in self.features:
-            if f.kind == "length":
-                continue
+        shaped: dict[str, np.ndarray] = {}
+        for f in self._written:
             slot = self._slots[f.name]
             t = given.get(f.name)
             if t is None:
                 self._fill_default(packed, slot, n, lengths)
                 continue
-            values = self._checked(t, f, n, name_of(f), sink)
-            if values is not None:
-                self._write(packed, slot, values, lengths, sink)
+            values = self._shaped(t, f, n, name_of(f), sink)
+            if values is None:
+                continue
+            shaped[f.name] = values
+            if values.dtype == np.uint64 and f.id_range is not None:  # would wrap in the int64 matrix
+                before = len(sink.items)
+                self._ids(f, values, sink)
+                if len(sink.items) > before:
+                    continue
+            self._write(packed, slot, values, lengths, sink)
+        if (err := sink.error()) is not None:
+            raise err
+        self._check_values(packed, given, shaped, sink)
         if (err := sink.error()) is not None:
             raise err
         self._companions(packed, given, lengths, n, name_of, sink)
@@ -362,7 +378,47 @@ class TensorDecoder:
         return n
 
     def _checked(self, t: Tensor, f: Feature, n: int, wanted: str, sink: ErrorSink) -> np.ndarray | None:
-        """``t``'s values as an ``[n, k]`` matrix of the feature's kind, checked; None after an error."""
+        """``t``'s values as an ``[n, k]`` matrix of the feature's kind, every value checked; None after an error."""
+        matrix = self._shaped(t, f, n, wanted, sink)
+        if matrix is None:
+            return None
+        before = len(sink.items)
+        self._check_feature(t, f, matrix, sink)
+        return matrix if len(sink.items) == before else None
+
+    def _check_values(self, packed: dict[str, np.ndarray], given: dict[str, Tensor], shaped: dict[str, np.ndarray],
+                      sink: ErrorSink) -> None:
+        """Checks the values of a whole request a matrix at a time; a matrix with a problem is searched
+        feature by feature for the sentences naming feature and row."""
+        groups = []
+        ints = packed.get("ints")
+        if ints is not None and ints.size and ((ints < self._low).any() or (ints > self._high).any()):
+            groups.append("ints")
+        floats = packed.get("floats")
+        if floats is not None and floats.size and not np.isfinite(floats).all():
+            groups.append("floats")
+        unchecked = [given[name] for name in shaped if self.by_name[name].is_string and not given[name].text_checked]
+        if unchecked:
+            items = [v for t in unchecked for v in t.values.tolist()]
+            try:
+                b"\n".join(items).decode("utf-8")
+            except (UnicodeDecodeError, TypeError):
+                groups.append("strings")
+        for name in shaped:
+            if self._slots[name].group in groups:
+                self._check_feature(given[name], self.by_name[name], shaped[name], sink)
+
+    def _check_feature(self, t: Tensor, f: Feature, matrix: np.ndarray, sink: ErrorSink) -> None:
+        if f.is_string:
+            if not t.text_checked and not _all_text(t.values):
+                self._locate_text(f, matrix, sink)
+        elif f.id_range is not None:
+            self._ids(f, matrix, sink)
+        else:
+            self._finite(f, matrix, sink)
+
+    def _shaped(self, t: Tensor, f: Feature, n: int, wanted: str, sink: ErrorSink) -> np.ndarray | None:
+        """``t``'s values as an ``[n, k]`` matrix after the type and shape checks; None after an error."""
         values = t.values
         if f.is_string:
             ok = values.dtype == object or values.dtype.kind == "S"
@@ -394,15 +450,7 @@ class TensorDecoder:
                 sink.add(f.name, None, f"expected the shape [{n}] or [{n}, 1], got {list(shape)}", "value_error")
                 return None
             matrix = values.reshape(n, 1)
-        before = len(sink.items)
-        if f.is_string:
-            if not t.text_checked and not _all_text(values):
-                self._locate_text(f, matrix, sink)
-        elif f.id_range is not None:
-            matrix = self._ids(f, matrix, sink)
-        else:
-            self._finite(f, matrix, sink)
-        return matrix if len(sink.items) == before else None
+        return matrix
 
     # -- values ---------------------------------------------------------------------------
     @staticmethod
@@ -414,7 +462,7 @@ class TensorDecoder:
                 sink.add(f.name, int(row), prefix + problem, "value_error")
 
     @staticmethod
-    def _ids(f: Feature, matrix: np.ndarray, sink: ErrorSink) -> np.ndarray:
+    def _ids(f: Feature, matrix: np.ndarray, sink: ErrorSink) -> None:
         lo, hi = f.id_range  # type: ignore[misc]
         if matrix.dtype == np.uint64:
             bad = matrix >= np.uint64(hi) if hi < 2**64 else np.zeros(matrix.shape, dtype=bool)
@@ -429,7 +477,6 @@ class TensorDecoder:
             what, kind = value_message(f, "less_than", int(matrix[rows[0], element]), {},
                                        [element] if f.is_list else [], False)
             sink.add_rows(f.name, rows, what, kind)
-        return matrix
 
     @staticmethod
     def _finite(f: Feature, matrix: np.ndarray, sink: ErrorSink) -> None:
@@ -455,7 +502,11 @@ class TensorDecoder:
         m = packed[slot.group]
         start, width = slot.offset, slot.width
         if not f.is_list or f.kind == "dense":
-            m[:, start : start + width] = values
+            if values.dtype.itemsize > m.dtype.itemsize and slot.group == "floats":
+                with np.errstate(over="ignore"):  # beyond float32: found by the finiteness check, then named
+                    m[:, start : start + width] = values
+            else:
+                m[:, start : start + width] = values
             return
         k = values.shape[1]
         if values.dtype == object:

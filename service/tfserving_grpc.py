@@ -16,6 +16,8 @@ their states as TensorFlow Serving does. ``Classify``, ``Regress`` and
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
@@ -38,25 +40,29 @@ from service.names import validate_model_name, validate_version
 from service.predict import Outcome, Predictor
 from service.registry import ModelNotFound, ModelRegistry, ModelVersion
 from service.routes.tfserving import version_status
-from service.tensors import Tensor, bytes_array, tensor_decoder
+from service.tensors import Tensor, bytes_arrays, tensor_decoder
 
-__all__ = ["add_tfserving_services", "signature_def", "tensor_of"]
+__all__ = ["add_tfserving_services", "signature_def", "tensors_of"]
 
 _NUMPY = {
-    types_pb2.DT_FLOAT: (np.float32, "float_val"),
-    types_pb2.DT_DOUBLE: (np.float64, "double_val"),
-    types_pb2.DT_INT8: (np.int8, "int_val"),
-    types_pb2.DT_INT16: (np.int16, "int_val"),
-    types_pb2.DT_INT32: (np.int32, "int_val"),
-    types_pb2.DT_INT64: (np.int64, "int64_val"),
-    types_pb2.DT_UINT8: (np.uint8, "int_val"),
-    types_pb2.DT_UINT16: (np.uint16, "int_val"),
-    types_pb2.DT_UINT32: (np.uint32, "uint32_val"),
-    types_pb2.DT_UINT64: (np.uint64, "uint64_val"),
+    dtype: (np.dtype(kind).newbyteorder("<"), field) for dtype, (kind, field) in {
+        types_pb2.DT_FLOAT: (np.float32, "float_val"),
+        types_pb2.DT_DOUBLE: (np.float64, "double_val"),
+        types_pb2.DT_INT8: (np.int8, "int_val"),
+        types_pb2.DT_INT16: (np.int16, "int_val"),
+        types_pb2.DT_INT32: (np.int32, "int_val"),
+        types_pb2.DT_INT64: (np.int64, "int64_val"),
+        types_pb2.DT_UINT8: (np.uint8, "int_val"),
+        types_pb2.DT_UINT16: (np.uint16, "int_val"),
+        types_pb2.DT_UINT32: (np.uint32, "uint32_val"),
+        types_pb2.DT_UINT64: (np.uint64, "uint64_val"),
+    }.items()
 }
+_NO_VALUES = np.empty(0, dtype=object)
 _DTYPES = {"string": types_pb2.DT_STRING, "int32": types_pb2.DT_INT32, "int64": types_pb2.DT_INT64,
            "float32": types_pb2.DT_FLOAT, "float64": types_pb2.DT_DOUBLE}
 _SIGNATURE = "serving_default"
+_NAMES = {value: name for name, value in types_pb2.DataType.items()}
 
 
 def datatype_of(f: Feature) -> str:
@@ -69,32 +75,43 @@ def _refuse(name: str, message: str) -> PayloadError:
                                status_code=400)
 
 
-def tensor_of(name: str, proto: tensor_pb2.TensorProto) -> Tensor:
-    """A :class:`Tensor` over a ``TensorProto``'s values (``tensor_content`` viewed in place)."""
-    label = types_pb2.DataType.Name(proto.dtype) if proto.dtype in types_pb2.DataType.values() else str(proto.dtype)
-    if proto.tensor_shape.unknown_rank:
-        raise _refuse(name, "the tensor's shape is unknown; give its dimensions")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in shape):
-        raise _refuse(name, f"invalid shape {list(shape)}")
-    count = int(np.prod(shape)) if shape else 1
-    if proto.dtype == types_pb2.DT_STRING:
-        values = bytes_array(proto.string_val)
-    else:
+def tensors_of(inputs: Mapping[str, tensor_pb2.TensorProto]) -> list[Tensor]:
+    """One :class:`Tensor` per input: numbers viewed in place (``tensor_content``), strings made together."""
+    tensors: list[Tensor] = []
+    strings: list[tuple[int, Any]] = []
+    for name, proto in inputs.items():
+        label = _NAMES.get(proto.dtype) or str(proto.dtype)
+        if proto.tensor_shape.unknown_rank:
+            raise _refuse(name, "the tensor's shape is unknown; give its dimensions")
+        shape = tuple([d.size for d in proto.tensor_shape.dim])
+        if shape and min(shape) < 0:
+            raise _refuse(name, f"invalid shape {list(shape)}")
+        if proto.dtype == types_pb2.DT_STRING:
+            strings.append((len(tensors), proto.string_val))
+            tensors.append(Tensor(name, label, shape, _NO_VALUES))
+            continue
         found = _NUMPY.get(proto.dtype)
         if found is None:
             raise _refuse(name, f"unsupported dtype {label}")
         dtype, field = found
+        count = math.prod(shape)
         if proto.tensor_content:
-            if len(proto.tensor_content) != count * np.dtype(dtype).itemsize:
+            if len(proto.tensor_content) != count * dtype.itemsize:
                 raise _refuse(name, f"{len(proto.tensor_content)} bytes of tensor_content for the shape {list(shape)} "
                                     f"of {label}")
-            values = np.frombuffer(proto.tensor_content, dtype=np.dtype(dtype).newbyteorder("<"))
+            values = np.frombuffer(proto.tensor_content, dtype=dtype)
         else:
             values = np.array(getattr(proto, field), dtype=dtype)
-    if values.size == 1 and count > 1:  # a single value fills the tensor, as in TensorFlow
-        values = np.full(count, values[0], dtype=values.dtype)
-    return Tensor(name, label, shape, values)
+        tensors.append(Tensor(name, label, shape, _filled(values, count)))
+    if strings:
+        for (index, _), values in zip(strings, bytes_arrays([v for _, v in strings])):
+            tensors[index].values = _filled(values, math.prod(tensors[index].shape))
+    return tensors
+
+
+def _filled(values: np.ndarray, count: int) -> np.ndarray:
+    """A single value fills the whole tensor, as in TensorFlow."""
+    return np.full(count, values[0], dtype=values.dtype) if values.size == 1 and count > 1 else values
 
 
 def signature_def(mv: ModelVersion) -> meta_graph_pb2.SignatureDef:
@@ -147,7 +164,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                     f"Serving signature name: {request.model_spec.signature_name!r} not found in signature def "
                     f'(requests are served by "{_SIGNATURE}")', "value_error", ("model_spec", "signature_name"),
                     status_code=400)
-            tensors = [tensor_of(key, proto) for key, proto in request.inputs.items()]
+            tensors = tensors_of(request.inputs)
         except PayloadError as exc:
             self.predictor.count("", "", self.endpoint, 400, 0.0)
             await abort_for(context, exc)
