@@ -46,10 +46,9 @@ def _typed(item: service_pb2.ModelInferRequest.InferInputTensor) -> Tensor:
     values = getattr(item.contents, field)
     shape = tuple(item.shape)
     if item.datatype == "BYTES":
-        array = bytes_arrays([values])[0]
-    else:
-        array = np.array(values, dtype=NUMPY_TYPES[item.datatype])
-    return Tensor(item.name, item.datatype, shape, array)
+        arrays, text = bytes_arrays([values])
+        return Tensor(item.name, item.datatype, shape, arrays[0], text)
+    return Tensor(item.name, item.datatype, shape, np.array(values, dtype=NUMPY_TYPES[item.datatype]))
 
 
 def _version(text: str) -> int | None:

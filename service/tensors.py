@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import struct
 import weakref
+from itertools import chain
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -194,15 +195,22 @@ def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool
     return (out, lengths, False) if offset == size else None
 
 
-def bytes_arrays(lists: Sequence[Sequence[bytes]]) -> list[np.ndarray]:
-    """One object array of byte strings per list, made in one numpy call for all of them."""
-    lists = [list(items) for items in lists]
-    flat = np.array([v for items in lists for v in items], dtype=object)
+def bytes_arrays(lists: Sequence[Sequence[bytes]]) -> tuple[list[np.ndarray], bool]:
+    """One object array of byte strings per list, made in one numpy call for all of them, and whether
+    every element is valid UTF-8 (checked with one decode)."""
+    flat = list(chain.from_iterable(lists))
+    array = np.empty(len(flat), dtype=object)
+    array[:] = flat
+    try:
+        b"\n".join(flat).decode("utf-8")
+        text = True
+    except (UnicodeDecodeError, TypeError):
+        text = False
     out, start = [], 0
     for items in lists:
-        out.append(flat[start : start + len(items)])
+        out.append(array[start : start + len(items)])
         start += len(items)
-    return out
+    return out, text
 
 
 def _utf8_problem(value: Any) -> str | None:
@@ -312,7 +320,7 @@ class TensorDecoder:
             if t is None:
                 self._fill_default(packed, slot, n, lengths)
                 continue
-            values = self._shaped(t, f, n, name_of(f), sink)
+            values = self._shaped(t, f, n, name_of, sink)
             if values is None:
                 continue
             shaped[f.name] = values
@@ -377,9 +385,10 @@ class TensorDecoder:
             sink.add(None, None, f"too many rows: {n} > {self.max_rows} allowed per request", "too_long")
         return n
 
-    def _checked(self, t: Tensor, f: Feature, n: int, wanted: str, sink: ErrorSink) -> np.ndarray | None:
+    def _checked(self, t: Tensor, f: Feature, n: int, name_of: Callable[[Feature], str],
+                 sink: ErrorSink) -> np.ndarray | None:
         """``t``'s values as an ``[n, k]`` matrix of the feature's kind, every value checked; None after an error."""
-        matrix = self._shaped(t, f, n, wanted, sink)
+        matrix = self._shaped(t, f, n, name_of, sink)
         if matrix is None:
             return None
         before = len(sink.items)
@@ -399,9 +408,8 @@ class TensorDecoder:
             groups.append("floats")
         unchecked = [given[name] for name in shaped if self.by_name[name].is_string and not given[name].text_checked]
         if unchecked:
-            items = [v for t in unchecked for v in t.values.tolist()]
             try:
-                b"\n".join(items).decode("utf-8")
+                b"\n".join(chain.from_iterable(t.values.tolist() for t in unchecked)).decode("utf-8")
             except (UnicodeDecodeError, TypeError):
                 groups.append("strings")
         for name in shaped:
@@ -417,7 +425,8 @@ class TensorDecoder:
         else:
             self._finite(f, matrix, sink)
 
-    def _shaped(self, t: Tensor, f: Feature, n: int, wanted: str, sink: ErrorSink) -> np.ndarray | None:
+    def _shaped(self, t: Tensor, f: Feature, n: int, name_of: Callable[[Feature], str],
+                sink: ErrorSink) -> np.ndarray | None:
         """``t``'s values as an ``[n, k]`` matrix after the type and shape checks; None after an error."""
         values = t.values
         if f.is_string:
@@ -427,7 +436,7 @@ class TensorDecoder:
         else:
             ok = values.dtype.kind == "f"
         if not ok:
-            sink.add(f.name, None, f"expected a {wanted} tensor, got {t.datatype}", "type_error")
+            sink.add(f.name, None, f"expected a {name_of(f)} tensor, got {t.datatype}", "type_error")
             return None
         size = math.prod(t.shape)
         if values.size != size:
@@ -552,7 +561,7 @@ class TensorDecoder:
             if t is None:
                 column[:] = actual if actual is not None else 0
                 continue
-            values = self._checked(t, f, n, name_of(f), sink)
+            values = self._checked(t, f, n, name_of, sink)
             if values is None:
                 continue
             column[:] = values[:, 0]

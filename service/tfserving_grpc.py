@@ -59,6 +59,7 @@ _NUMPY = {
     }.items()
 }
 _NO_VALUES = np.empty(0, dtype=object)
+_STRING = types_pb2.DT_STRING
 _DTYPES = {"string": types_pb2.DT_STRING, "int32": types_pb2.DT_INT32, "int64": types_pb2.DT_INT64,
            "float32": types_pb2.DT_FLOAT, "float64": types_pb2.DT_DOUBLE}
 _SIGNATURE = "serving_default"
@@ -67,7 +68,7 @@ _NAMES = {value: name for name, value in types_pb2.DataType.items()}
 
 def datatype_of(f: Feature) -> str:
     """The ``DataType`` name a feature's tensor has."""
-    return types_pb2.DataType.Name(_DTYPES.get(f.input_dtype, types_pb2.DT_FLOAT))
+    return _NAMES[_DTYPES.get(f.input_dtype, types_pb2.DT_FLOAT)]
 
 
 def _refuse(name: str, message: str) -> PayloadError:
@@ -80,32 +81,36 @@ def tensors_of(inputs: Mapping[str, tensor_pb2.TensorProto]) -> list[Tensor]:
     tensors: list[Tensor] = []
     strings: list[tuple[int, Any]] = []
     for name, proto in inputs.items():
-        label = _NAMES.get(proto.dtype) or str(proto.dtype)
-        if proto.tensor_shape.unknown_rank:
+        kind = proto.dtype
+        label = _NAMES.get(kind) or str(kind)
+        dims = proto.tensor_shape
+        shape = tuple([d.size for d in dims.dim])
+        if dims.unknown_rank:
             raise _refuse(name, "the tensor's shape is unknown; give its dimensions")
-        shape = tuple([d.size for d in proto.tensor_shape.dim])
         if shape and min(shape) < 0:
             raise _refuse(name, f"invalid shape {list(shape)}")
-        if proto.dtype == types_pb2.DT_STRING:
+        if kind == _STRING:
             strings.append((len(tensors), proto.string_val))
             tensors.append(Tensor(name, label, shape, _NO_VALUES))
             continue
-        found = _NUMPY.get(proto.dtype)
+        found = _NUMPY.get(kind)
         if found is None:
             raise _refuse(name, f"unsupported dtype {label}")
         dtype, field = found
         count = math.prod(shape)
-        if proto.tensor_content:
-            if len(proto.tensor_content) != count * dtype.itemsize:
-                raise _refuse(name, f"{len(proto.tensor_content)} bytes of tensor_content for the shape {list(shape)} "
-                                    f"of {label}")
-            values = np.frombuffer(proto.tensor_content, dtype=dtype)
+        content = proto.tensor_content
+        if content:
+            if len(content) != count * dtype.itemsize:
+                raise _refuse(name, f"{len(content)} bytes of tensor_content for the shape {list(shape)} of {label}")
+            values = np.frombuffer(content, dtype=dtype)
         else:
             values = np.array(getattr(proto, field), dtype=dtype)
         tensors.append(Tensor(name, label, shape, _filled(values, count)))
     if strings:
-        for (index, _), values in zip(strings, bytes_arrays([v for _, v in strings])):
+        arrays, text = bytes_arrays([v for _, v in strings])
+        for (index, _), values in zip(strings, arrays):
             tensors[index].values = _filled(values, math.prod(tensors[index].shape))
+            tensors[index].text_checked = text
     return tensors
 
 
