@@ -157,12 +157,13 @@ class GrpcServer:
         else:
             self.services += add_oip_service(server, self.predictor)
         address = f"{s.host}:{s.grpc_port}" if ":" not in s.host else f"[{s.host}]:{s.grpc_port}"
+        hint = "is the port in use? --grpc-port (CTR_GRPC_PORT) chooses another, 0 turns gRPC off"
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise RuntimeError(f"the gRPC server cannot listen on {address}: {exc}") from exc
+            raise RuntimeError(f"the gRPC server cannot listen on {address} ({hint}): {exc}") from exc
         if not port:
-            raise RuntimeError(f"the gRPC server cannot listen on {address}")
+            raise RuntimeError(f"the gRPC server cannot listen on {address} ({hint})")
         await server.start()
         self.server, self.port = server, port
         log.info("gRPC on %s: %s", address, ", ".join(self.services))

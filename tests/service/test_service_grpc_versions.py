@@ -139,3 +139,22 @@ def test_a_grpc_deadline_is_honoured(repo):
         assert "past the deadline" in caught.value.details() and elapsed < 0.15
         text = httpx.get(f"{server.url}/metrics").text
         assert metric_value(text, "ctrkit_requests_total", endpoint="tf_grpc_predict", status="503") == 1
+
+
+def test_a_grpc_port_in_use_stops_the_start_up(repo):
+    import asyncio
+    import socket
+
+    from service.app import create_app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        app = create_app(settings(repo, grpc_port=taken.getsockname()[1]), loader=FakeLoader())
+
+        async def start() -> None:
+            async with app.api.router.lifespan_context(app.api):
+                pass
+
+        with pytest.raises(RuntimeError, match="cannot listen on 127.0.0.1:.*--grpc-port"):
+            asyncio.run(start())
