@@ -158,3 +158,43 @@ def test_a_grpc_port_in_use_stops_the_start_up(repo):
 
         with pytest.raises(RuntimeError, match="cannot listen on 127.0.0.1:.*--grpc-port"):
             asyncio.run(start())
+
+
+def test_grpc_and_rest_rows_share_model_calls(repo):
+    port = free_port()
+    loader = FakeLoader()
+    with serve(settings(repo, grpc_port=port, request_timeout_ms=30_000), loader=loader) as server:
+        bundle = loader.bundles["ads/2"]  # the latest version serves
+        bundle.delay = 2.0  # long enough for both requests to arrive while the model is busy
+        batcher = server.app.state.registry.models["ads"].versions[2].batcher
+        rest_rows = [{"C1": "a", "user_id": 3, "I1": 0.5}, {"C1": "zz", "user_id": 9, "I1": 1.5},
+                     {"C1": "", "user_id": 0, "I1": -2.0}]
+        answers = {}
+
+        def rest(key, rows):
+            answers[key] = httpx.post(f"{server.url}/predict", json={"model": "ads", "instances": rows}, timeout=30)
+
+        def wait(condition):
+            deadline = time.monotonic() + 20
+            while not condition():
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = tfs.PredictionServiceStub(channel)
+            threads = [threading.Thread(target=rest, args=("busy", rest_rows[:1]))]
+            threads[0].start()
+            wait(lambda: batcher.in_flight == 1)  # the model is busy: what comes now waits for the next call
+            threads.append(threading.Thread(target=rest, args=("rest", rest_rows)))
+            threads.append(threading.Thread(target=lambda: answers.update(grpc=stub.Predict(tf_request(), timeout=30))))
+            for t in threads[1:]:
+                t.start()
+            wait(lambda: batcher.queued_rows == 3 + 4)
+            for t in threads:
+                t.join(30)
+        assert answers["rest"].status_code == 200 and answers["busy"].status_code == 200
+        assert 3 + 4 in bundle.calls  # one call took the REST request's rows and the gRPC call's together
+        grpc_scores = np.frombuffer(answers["grpc"].outputs["ctr"].tensor_content, "<f4")
+        alone = httpx.post(f"{server.url}/predict", timeout=30, json={"model": "ads", "inputs": {
+            "C1": [v.decode() for v in ROWS["C1"]], "user_id": ROWS["user_id"], "I1": ROWS["I1"]}}).json()
+        np.testing.assert_allclose(grpc_scores, alone["predictions"], atol=1e-6)
