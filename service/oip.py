@@ -30,13 +30,15 @@ import numpy as np
 
 from service.errors import PayloadError
 from service.features import Feature
-from service.registry import ModelVersion
+from service.names import validate_model_name, validate_version
+from service.registry import ModelNotFound, ModelRegistry, ModelVersion
 from service.tensors import Tensor, split_bytes
 
 __all__ = [
     "NUMPY_TYPES",
     "PLATFORM",
     "datatype_of",
+    "described_version",
     "model_metadata",
     "server_metadata",
     "shape_of",
@@ -65,12 +67,30 @@ def shape_of(f: Feature) -> list[int]:
     return [-1, f.width] if f.is_list else [-1]
 
 
-def model_metadata(mv: ModelVersion, versions: Sequence[str]) -> dict[str, Any]:
-    """The model metadata answer: every input (one per feature) and every output (one per task)."""
+def described_version(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
+    """The loaded version a metadata or readiness request names (the serving one when it names none);
+    :class:`ModelNotFound` for an unknown model or version, :class:`PayloadError` for an invalid name."""
+    model_name = validate_model_name(name, ("path", "name"), 400)
+    number = validate_version(version, ("path", "version"), 400) if version else None
+    model = registry.models.get(model_name)
+    if model is None:
+        raise ModelNotFound(f"unknown model {model_name!r}; known models: {', '.join(sorted(registry.models)) or 'none'}")
+    if number is None:
+        if model.serving is None:
+            raise ModelNotFound(f"model {model_name!r} has no version serving yet")
+        return model.serving
+    return registry.resolve(model_name, number)
+
+
+def model_metadata(mv: ModelVersion, registry: ModelRegistry) -> dict[str, Any]:
+    """The model metadata answer: every input (one per feature) and every output (one per task); ``versions``
+    lists the model's loaded versions."""
     features = mv.decoder.features if mv.decoder is not None else []
+    model = registry.models.get(mv.model)
+    versions = [str(v) for v, m in sorted(model.versions.items()) if m.loaded] if model else [mv.version_label]
     return {
         "name": mv.model,
-        "versions": list(versions),
+        "versions": versions,
         "platform": PLATFORM,
         "inputs": [{"name": f.name, "datatype": datatype_of(f), "shape": shape_of(f)} for f in features],
         "outputs": [{"name": name, "datatype": "FP32", "shape": [-1]} for name in mv.outputs],

@@ -20,7 +20,15 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from service.errors import PayloadError
 from service.grpc_server import abort_for, serve_prediction
 from service.names import validate_model_name, validate_version
-from service.oip import NUMPY_TYPES, PLATFORM, datatype_of, model_metadata, server_metadata, tensors_from_raw
+from service.oip import (
+    NUMPY_TYPES,
+    PLATFORM,
+    datatype_of,
+    described_version,
+    model_metadata,
+    server_metadata,
+    tensors_from_raw,
+)
 from service.predict import Outcome, Predictor
 from service.registry import ModelNotFound, ModelVersion, RegistryError
 from service.tensors import Tensor, bytes_arrays, tensor_decoder
@@ -74,22 +82,9 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
     async def ServerMetadata(self, request, context):  # noqa: N802
         return service_pb2.ServerMetadataResponse(**server_metadata())
 
-    def _version_of(self, name: str, version_text: str) -> ModelVersion:
-        model_name = validate_model_name(name, ("name",), 400)
-        version = _version(version_text)
-        model = self.registry.models.get(model_name)
-        if model is None:
-            raise ModelNotFound(f"unknown model {model_name!r}; known models: "
-                                f"{', '.join(sorted(self.registry.models)) or 'none'}")
-        if version is None:
-            if model.serving is None:
-                raise ModelNotFound(f"model {model_name!r} has no version serving yet")
-            return model.serving
-        return self.registry.resolve(model_name, version)
-
     async def ModelReady(self, request, context):  # noqa: N802
         try:
-            mv = self._version_of(request.name, request.version)
+            mv = described_version(self.registry, request.name, request.version)
         except ModelNotFound as exc:
             if request.version and request.name in self.registry.models:
                 return service_pb2.ModelReadyResponse(ready=False)
@@ -100,11 +95,10 @@ class InferenceService(service_pb2_grpc.GRPCInferenceServiceServicer):
 
     async def ModelMetadata(self, request, context):  # noqa: N802
         try:
-            mv = self._version_of(request.name, request.version)
+            mv = described_version(self.registry, request.name, request.version)
         except (PayloadError, RegistryError) as exc:
             await abort_for(context, exc)
-        model = self.registry.models[mv.model]
-        meta = model_metadata(mv, [str(v) for v, m in sorted(model.versions.items()) if m.loaded])
+        meta = model_metadata(mv, self.registry)
         tensor = service_pb2.ModelMetadataResponse.TensorMetadata
         return service_pb2.ModelMetadataResponse(
             name=meta["name"], versions=meta["versions"], platform=PLATFORM,

@@ -34,7 +34,7 @@ from service.deps import RegistryDep
 from service.errors import PayloadError
 from service.http import ClientGone, Receive, Send, dumps, header, json_response, read_body, send_json
 from service.names import validate_model_name, validate_version
-from service.oip import model_metadata, server_metadata, tensor_from_data, tensors_from_raw
+from service.oip import described_version, model_metadata, server_metadata, tensor_from_data, tensors_from_raw
 from service.oip import datatype_of as oip_datatype
 from service.predict import Outcome, Predictor
 from service.registry import ModelNotFound, ModelRegistry, ModelVersion, RegistryError
@@ -313,25 +313,6 @@ def _error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
 
 
-def _version_of(registry: ModelRegistry, name: str, version: str | None) -> ModelVersion:
-    """The loaded version a metadata request names (the serving one when it names none)."""
-    model_name = validate_model_name(name, ("path", "name"), 400)
-    number = validate_version(version, ("path", "version"), 400) if version is not None else None
-    model = registry.models.get(model_name)
-    if model is None:
-        raise ModelNotFound(f"unknown model {model_name!r}; known models: {', '.join(sorted(registry.models)) or 'none'}")
-    if number is None:
-        if model.serving is None:
-            raise ModelNotFound(f"model {model_name!r} has no version serving yet")
-        return model.serving
-    return registry.resolve(model_name, number)
-
-
-def _loaded_labels(registry: ModelRegistry, name: str) -> list[str]:
-    model = registry.models[name]
-    return [str(v) for v, mv in sorted(model.versions.items()) if mv.loaded]
-
-
 @router.get("/health/live", summary="Liveness (Open Inference Protocol)")
 async def live() -> Response:
     return json_response({"live": True})
@@ -351,15 +332,15 @@ async def server_meta() -> Response:
 
 async def _model_metadata(registry: ModelRegistry, name: str, version: str | None) -> Response:
     try:
-        mv = _version_of(registry, name, version)
+        mv = described_version(registry, name, version)
     except (PayloadError, RegistryError) as exc:
         return _lookup_error(exc)
-    return json_response(model_metadata(mv, _loaded_labels(registry, mv.model)))
+    return json_response(model_metadata(mv, registry))
 
 
 async def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> Response:
     try:
-        mv = _version_of(registry, name, version)
+        mv = described_version(registry, name, version)
     except ModelNotFound as exc:
         if version is not None and name in registry.models:
             return json_response({"name": name, "ready": False}, 400)
