@@ -118,3 +118,12 @@ def test_requests_are_counted_under_their_own_endpoint(client, live):
     client.infer("deepfm", inputs_for(client, "deepfm", rows, True))
     text = httpx.get(f"{live.url}/metrics").text
     assert metric_value(text, "ctrkit_requests_total", endpoint="oip_infer", status="200", model="deepfm") >= 1
+
+
+def test_openapi_describes_the_infer_routes(live):
+    paths = httpx.get(f"{live.url}/openapi.json").json()["paths"]
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        operation = paths[path]["post"]
+        assert set(operation["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+        assert {"200", "400", "404", "503", "504"} <= set(operation["responses"])
+    assert "/v2/models/{name}" in paths and "/v2/health/ready" in paths
