@@ -72,7 +72,8 @@ def test_runtime_image_serves_the_repository_volume_with_the_cli():
     assert str(settings.model_repository) == "/models"
     assert (settings.host, settings.port) == ("0.0.0.0", 8000)
     assert json.loads(last(RUNTIME, "VOLUME")) == ["/models"]
-    assert last(RUNTIME, "EXPOSE") == str(settings.port)
+    grpc_port = type(settings).model_fields["grpc_port"].default  # the tests' environment turns gRPC off
+    assert last(RUNTIME, "EXPOSE").split() == [str(settings.port), str(grpc_port)]
     assert last(RUNTIME, "STOPSIGNAL") == "SIGTERM"
     # the console script `ctrkit` runs ctrkit.cli:main, which hands `serve` to service.cli
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
