@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
+from service.clients import bounded_receive, install_handlers
 from service.http import Receive, Send
 from service.metrics import ServiceMetrics
 from service.predict import Predictor
@@ -47,10 +48,11 @@ and split traffic between them.
 class ServiceApp:
     """Sends prediction requests to their endpoints and every other request to FastAPI."""
 
-    def __init__(self, api: FastAPI, predict_routes: PredictRoutes) -> None:
+    def __init__(self, api: FastAPI, predict_routes: PredictRoutes, body_timeout_s: float = 10.0) -> None:
         self.api = api
         self.predict_routes = predict_routes
         self.state = api.state
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -58,6 +60,7 @@ class ServiceApp:
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
+            receive = bounded_receive(receive, self.body_timeout_s)  # 408 past it (service.clients)
         await self.api(scope, receive, send)
 
 
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.predictor = predictor
     for group in (models, admin, tfserving, metrics):
         api.include_router(group.router)
+    install_handlers(api)
 
     cache: dict[str, Any] = {}
 
@@ -113,4 +117,4 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
         return cache["schema"]
 
     api.openapi = openapi  # type: ignore[method-assign]
-    return ServiceApp(api, PredictRoutes(predictor))
+    return ServiceApp(api, PredictRoutes(predictor), settings.body_timeout_s)
