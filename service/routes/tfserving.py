@@ -85,7 +85,7 @@ def version_status(mv: ModelVersion) -> dict[str, Any] | None:
         "state": state,
         "status": {
             "error_code": (mv.error_code or "UNKNOWN") if failed else "OK",
-            "error_message": (mv.error or "") if failed else "",
+            "error_message": (mv.public_error or "") if failed else "",
         },
     }
 
