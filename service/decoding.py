@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ctrkit.export import PackedLayout
+from service.duplicates import colon_free, refuse_repeated_keys
 from service.errors import PayloadError
 from service.features import FLOAT32_MAX, Feature
 from service.schemas import VersionSchemas
@@ -207,6 +208,7 @@ class Decoder:
         self._fields = layout.fields
         self._lengths = [f for f in features if f.kind == "length"]
         self._weights = [f for f in features if f.kind == "weight"]
+        self._colon_free = colon_free([*self.input_names, *(f.default for f in features)])
 
     # -- entry points -------------------------------------------------------------
     def decode(self, body: bytes, tf_serving: bool = False) -> Decoded:
@@ -217,10 +219,13 @@ class Decoder:
         except ValidationError as exc:
             raise self._failure(body, exc.errors(include_url=False), tf_serving) from None
         if request.instances is not None:
-            return self._finish(self._from_rows(list(map(vars, request.instances))), "instances", request)
-        if request.inputs is not None:
-            return self._finish(self._from_columns(vars(request.inputs), "inputs"), "inputs", request)
-        return self._finish(self._ranking(request.context, request.candidates), "context", request)
+            built, form = self._from_rows(list(map(vars, request.instances))), "instances"
+        elif request.inputs is not None:
+            built, form = self._from_columns(vars(request.inputs), "inputs"), "inputs"
+        else:
+            built, form = self._ranking(request.context, request.candidates), "context"
+        refuse_repeated_keys(body, request, built[0], form, self._colon_free)  # the parser keeps the last
+        return self._finish(built, form, request)
 
     def decode_rows(self, rows: list[dict[str, Any]]) -> Decoded:
         """The matrices of rows given as Python objects (warm-up and checks)."""
