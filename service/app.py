@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.responses import Response
 
 from service.clients import bounded_receive, install_handlers
+from service.contract import TrafficSplit, complete
 from service.http import Receive, Send
 from service.metrics import ServiceMetrics
 from service.predict import Predictor
@@ -113,6 +114,11 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
             )
             schema["paths"] = {**paths, **schema.get("paths", {})}
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            schema["components"]["schemas"].setdefault(
+                "TrafficSplit", TrafficSplit.model_json_schema(ref_template="#/components/schemas/{model}"))
+            loaded = list(registry.loaded_versions())
+            complete(schema, {"name": sorted({mv.model for mv in loaded}),
+                              "version": sorted({mv.version_label for mv in loaded}, key=int)})
             cache.update(generation=registry.generation, schema=schema)
         return cache["schema"]
 

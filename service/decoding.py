@@ -341,7 +341,7 @@ class Decoder:
                 sink.add(f.name, i, f"{int(own[i])} weights for the {int(of[i])} values of {f.weight_of!r}", "value_error")
 
     def _ranking(self, context: BaseModel, candidates: Any) -> tuple[dict[str, np.ndarray], int]:
-        shared = {k: v for k, v in vars(context).items() if v is not None}
+        shared = {k: v for k, v in vars(context).items() if v is not None} if context is not None else {}
         sink = _Sink("candidates")
         if isinstance(candidates, list):
             n = len(candidates)
