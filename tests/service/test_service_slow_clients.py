@@ -31,6 +31,7 @@ from service.connections import BODY_GRACE_S, guarded_protocol
 from service.server import uvicorn_config
 
 ROW = {"user_id": 3, "C1": "a", "genres": ["x"]}
+SLACK = 1.5  # seconds a bound may be exceeded by on a busy machine
 BODY = orjson.dumps({"instances": [ROW]})
 
 
@@ -55,6 +56,13 @@ def read_until_closed(conn: socket.socket, limit: float = 10.0) -> tuple[bytes, 
     except ConnectionResetError:
         pass
     return data, time.monotonic() - start
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
 
 
 def status_of(data: bytes) -> int | None:
@@ -131,12 +139,12 @@ def test_slow_heads_are_cut_at_the_bound_while_others_are_served(repo, http):
         stop.set()
         dripper.join()
         data, waited = results["silent"]
-        assert data == b"" and waited < 0.6 + 1.0  # closed, nothing sent for no request
+        assert data == b"" and waited < 0.6 + SLACK  # closed, nothing sent for no request
         for name in ("partial", "trickle"):
             data, waited = results[name]
             assert status_of(data) == 408, (name, data)
             assert b"connection: close" in data.lower() and b"within 0.6 s" in data
-            assert waited < 0.6 + 1.0
+            assert waited < 0.6 + SLACK
         assert httpx.get(f"{server.url}/healthz").status_code == 200
 
 
@@ -151,7 +159,7 @@ def test_keep_alive_connections_get_the_same_head_bound_per_request(repo):
         assert status_of(conn.recv(65536)) == 200
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHo")
         data, waited = read_until_closed(conn)
-        assert status_of(data) == 408 and waited < 1.5
+        assert status_of(data) == 408 and waited < 0.5 + SLACK
 
 
 def test_idle_keep_alive_connections_are_closed(repo):
@@ -160,7 +168,7 @@ def test_idle_keep_alive_connections_are_closed(repo):
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert status_of(conn.recv(65536)) == 200
         data, waited = read_until_closed(conn)
-        assert data == b"" and 0.3 < waited < 1.5
+        assert data == b"" and 0.3 < waited < 0.5 + SLACK
 
 
 def test_heads_larger_than_the_limit_get_431(repo):
@@ -185,7 +193,7 @@ def test_slow_prediction_body_gets_408_within_its_deadline(repo):
                      b"Content-Length: 1000\r\n\r\n" + BODY[:15])
         data, waited = read_until_closed(conn)
         assert status_of(data) == 408 and b"did not arrive within 500 ms" in data
-        assert b"connection: close" in data.lower() and waited < 1.5
+        assert b"connection: close" in data.lower() and waited < 0.5 + SLACK
         metrics = httpx.get(f"{server.url}/metrics").text
         assert metric_value(metrics, "ctrkit_requests_total", endpoint="predict", status="408") == 1
 
@@ -197,11 +205,11 @@ def test_slow_bodies_on_other_routes_get_408_or_are_closed(repo):
         conn.sendall(b"PUT /admin/models/ads/traffic HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
                      + b"\r\nContent-Length: 1000\r\n\r\n{\"split\"")
         data, waited = read_until_closed(conn)
-        assert status_of(data) == 408 and waited < 1.5
+        assert status_of(data) == 408 and waited < 0.5 + SLACK
         conn = connect(server)  # a route that answers without reading it: the connection is closed after
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
         data, waited = read_until_closed(conn)
-        assert status_of(data) == 200 and waited < 0.5 + BODY_GRACE_S + 1.0
+        assert status_of(data) == 200 and waited < 0.5 + BODY_GRACE_S + SLACK
         assert httpx.get(f"{server.url}/models").status_code == 200
 
 
@@ -238,7 +246,7 @@ def test_client_leaving_mid_body_is_a_quiet_499(repo):
 
 
 def test_rows_of_a_client_that_left_are_never_computed(repo):
-    loader = FakeLoader(delay=0.6)
+    loader = FakeLoader(delay=1.0)
     config = settings(repo, request_timeout_ms=5000)
     with error_log() as errors, serve(config, loader=loader) as server:
         bundle = loader.bundles["ads/1"]
@@ -246,14 +254,16 @@ def test_rows_of_a_client_that_left_are_never_computed(repo):
         busy = threading.Thread(target=lambda: httpx.post(
             f"{server.url}/predict", content=orjson.dumps({"instances": [ROW] * 2}),
             headers={"content-type": "application/json"}, timeout=10))
-        busy.start()  # occupies the model for 0.6 s
-        time.sleep(0.15)
+        busy.start()  # occupies the model for 1 s
+        batcher = server.app.state.registry.models["ads"].versions[1].batcher
+        wait_for(lambda: batcher.in_flight == 1)
         leaving = orjson.dumps({"instances": [ROW] * 7})
         conn = connect(server)
         conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
                      + str(len(leaving)).encode() + b"\r\n\r\n" + leaving)
-        time.sleep(0.15)  # its rows wait in the queue
+        wait_for(lambda: batcher.queued_rows == 7)  # its rows wait in the queue
         conn.close()
+        wait_for(lambda: batcher.queued_rows == 0)  # withdrawn
         busy.join()
         time.sleep(0.8)  # time enough for a second model call
         assert bundle.calls[warm_up:] == [2]  # the 7 rows of the client that left were dropped
