@@ -247,7 +247,7 @@ def test_client_leaving_mid_body_is_a_quiet_499(repo):
 
 def test_rows_of_a_client_that_left_are_never_computed(repo):
     loader = FakeLoader(delay=1.0)
-    config = settings(repo, request_timeout_ms=5000)
+    config = settings(repo, request_timeout_ms=5000, max_batch_rows=4)  # 7 rows queue behind a full call
     with error_log() as errors, serve(config, loader=loader) as server:
         bundle = loader.bundles["ads/1"]
         warm_up = len(bundle.calls)
@@ -266,7 +266,7 @@ def test_rows_of_a_client_that_left_are_never_computed(repo):
         wait_for(lambda: batcher.queued_rows == 0)  # withdrawn
         busy.join()
         time.sleep(0.8)  # time enough for a second model call
-        assert bundle.calls[warm_up:] == [2]  # the 7 rows of the client that left were dropped
+        assert bundle.calls[warm_up:] == [2]  # the 7 rows (4 + 3) of the client that left were dropped
         metrics = httpx.get(f"{server.url}/metrics").text
         assert metric_value(metrics, "ctrkit_requests_total", endpoint="predict", status="499") == 1
         assert metric_value(metrics, "ctrkit_requests_total", endpoint="predict", status="200") == 1
