@@ -7,13 +7,14 @@
    body, for 1- and 100-row bodies of 26 string and 13 dense features (the
    Criteo layout): plain values (step 1, a count), values holding colons (step
    2) and a ranking request whose values hold colons (step 3, a second parse).
-2. The request-read guard (:mod:`service.connections`): two uvicorn servers in
+2. The request-read guard (:mod:`service.connections`): uvicorn servers in
    subprocesses answer a minimal ASGI app, one with uvicorn's httptools
-   protocol and one with the guarded one; one client alternates rounds of
+   protocol and one with the guarded one (and a third, plain again); one client alternates rounds of
    keep-alive requests and of one-connection-per-request between them. Each
    server reports its own CPU time, so the figure is the server's work per
    request (wall times on a shared machine vary more than the guard costs);
-   the ratio guarded/plain of the medians is printed.
+   the ratio guarded/plain of the medians is printed, beside the ratio of a
+   second plain server to the first, which shows the run's spread.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def _connection_round(port: int, requests: int) -> float:
 
 
 def connection_guard(rounds: int) -> None:
-    ports = {"plain": _port(), "guarded": _port()}
+    ports = {"plain": _port(), "plain again": _port(), "guarded": _port()}  # plain again: the spread
     procs = [subprocess.Popen([sys.executable, "-c", _SERVER.format(root=str(ROOT), guarded=name == "guarded",
                                                                      port=port)])
              for name, port in ports.items()]
@@ -169,15 +170,16 @@ def connection_guard(rounds: int) -> None:
         print("request-read guard: server CPU time per request (median of rounds), guarded / plain httptools")
         for label, run, requests in (("keep-alive requests", _keep_alive_round, 5000),
                                      ("a connection per request", _connection_round, 1000)):
-            cpu: dict[str, list[float]] = {"plain": [], "guarded": []}
-            for k in range(rounds):  # the order alternates from round to round
-                for name in (("plain", "guarded") if k % 2 else ("guarded", "plain")):
+            cpu: dict[str, list[float]] = {name: [] for name in ports}
+            for k in range(rounds):  # the order turns from round to round
+                names = list(ports)[k % 3:] + list(ports)[:k % 3]
+                for name in names:
                     before = _cpu(ports[name])
                     run(ports[name], requests)
                     cpu[name].append((_cpu(ports[name]) - before) / requests)
-            plain, guarded = (statistics.median(cpu[k]) for k in ("plain", "guarded"))
+            plain, again, guarded = (statistics.median(cpu[k]) for k in ports)
             print(f"  {label:<26} plain {plain * 1e6:6.1f} us, guarded {guarded * 1e6:6.1f} us, "
-                  f"ratio {guarded / plain:.3f}")
+                  f"ratio {guarded / plain:.3f} (plain again / plain: {again / plain:.3f})")
     finally:
         for proc in procs:
             proc.terminate()
