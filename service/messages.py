@@ -23,7 +23,7 @@ from typing import Any
 from service.errors import PayloadError
 from service.features import FLOAT32_MAX, Feature
 
-__all__ = ["ErrorSink", "describe", "not_utf8", "shorten", "unknown_feature", "value_message"]
+__all__ = ["ErrorSink", "SentNumber", "describe", "not_utf8", "sent", "shorten", "unknown_feature", "value_message"]
 
 _MAX_ERRORS = 20
 
@@ -119,8 +119,35 @@ def not_utf8(byte: int, at: int) -> str:
     return f"the string is not valid UTF-8 (byte 0x{byte:02x} at character {at})"
 
 
+class SentNumber(str):
+    """A number kept as the text the client sent (ints of any size, floats beyond range, NaN, Infinity)."""
+
+    @property
+    def is_int(self) -> bool:
+        return self.is_number and not any(c in self for c in ".eE")
+
+    @property
+    def is_number(self) -> bool:
+        return self not in ("NaN", "Infinity", "-Infinity")
+
+
+def sent(value: Any) -> str:
+    """A scalar value as the client sent it (``the integer 7``, ``the string '7'``), else its kind."""
+    if isinstance(value, SentNumber):
+        return f"the number {shorten(value)}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {shorten(value)}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {shorten(repr(value), 40)}"
+    return describe(value)
+
+
 def value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest: list[Any],
-                   whole_column: bool) -> tuple[str, str]:
+                  whole_column: bool) -> tuple[str, str]:
     """The sentence and error type for one invalid value of ``f``."""
     prefix = f"element {rest[0]}: " if rest else ""
     if kind == "missing":
@@ -131,7 +158,7 @@ def value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest: 
         return f"null is not a value; leave the feature out to use its default {f.default!r}", "type_error"
     if kind in ("string_type", "int_type", "float_type", "bool_type") or (kind == "list_type" and rest):
         wanted = {"string_type": "a string", "int_type": "an integer", "float_type": "a number"}.get(kind, "a value")
-        return f"{prefix}expected {wanted}, got {describe(value)}", "type_error"
+        return f"{prefix}expected {wanted}, got {sent(value)}", "type_error"
     if kind == "list_type":
         if whole_column:
             return f"a column must be a list of values, got {describe(value)}", "type_error"
@@ -144,6 +171,8 @@ def value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest: 
             return f"expected a list of {f.dimension} numbers, got {actual}", "value_error"
         return f"a list of {actual} values is longer than maxlen {f.maxlen}", "too_long"
     if kind == "finite_number":
+        if isinstance(value, SentNumber) and value.is_number:
+            return f"{prefix}value {shorten(value)} is too large (beyond the double range)", "not_finite"
         return f"{prefix}value {value} is not a finite number (NaN and infinity are refused)", "not_finite"
     if kind in ("greater_than_equal", "less_than", "less_than_equal", "greater_than"):
         if f.id_range is not None:

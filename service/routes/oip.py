@@ -256,13 +256,15 @@ class OipInfer:
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
         self._timeout_s = predictor.settings.request_timeout_ms / 1000.0
+        self._body_s = min(self._timeout_s, predictor.settings.body_timeout_s)
         self._max_rows = predictor.settings.max_rows_per_request
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send, name: str,
                        version: str | None) -> None:
         p = self.predictor
         started = time.perf_counter()
-        deadline = time.monotonic() + self._timeout_s
+        arrived = time.monotonic()
+        deadline = arrived + self._timeout_s
         labels = ["", ""]
         status = 500
         try:
@@ -271,7 +273,7 @@ class OipInfer:
             # no content-type rule: the body is JSON, or JSON followed by binary data
             held = p.admit(scope, lambda: p.registry.guess(model, number), True, labels)
             try:
-                body = await read_body(receive, p.settings.max_body_bytes, deadline)
+                body = await read_body(receive, p.settings.max_body_bytes, arrived + self._body_s)
                 parsed = parse_request(scope, body)
             finally:
                 p.budget.release(held)
@@ -283,7 +285,7 @@ class OipInfer:
                 _outputs_asked(parsed.request, mv)
                 return tensor_decoder(mv.decoder, self._max_rows).decode(parsed.tensors, oip_datatype)
 
-            outcome = await p.infer(model, number, decode, deadline, labels)
+            outcome = await p.infer(model, number, decode, deadline, labels, receive)
             payload, headers = answer(outcome, parsed.request)
             status = 200
             await send({"type": "http.response.start", "status": 200,
