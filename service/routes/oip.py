@@ -30,6 +30,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from service.contract import responses
 from service.deps import RegistryDep
 from service.errors import PayloadError
 from service.http import ClientGone, Receive, Send, dumps, header, json_response, read_body, send_json
@@ -37,7 +38,7 @@ from service.names import validate_model_name, validate_version
 from service.oip import described_version, model_metadata, server_metadata, tensor_from_data, tensors_from_raw
 from service.oip import datatype_of as oip_datatype
 from service.predict import Outcome, Predictor
-from service.registry import ModelNotFound, ModelRegistry, ModelVersion, RegistryError
+from service.registry import ModelRegistry, ModelVersion, RegistryError
 from service.tensors import Tensor, tensor_decoder
 
 __all__ = ["OipInfer", "openapi_paths", "router"]
@@ -92,6 +93,41 @@ class InferResponse(BaseModel):
     model_version: str
     id: str | None = None
     outputs: list[OutputTensor]
+
+
+class Live(BaseModel):
+    live: bool
+
+
+class Ready(BaseModel):
+    ready: bool
+
+
+class ModelReady(BaseModel):
+    name: str
+    ready: bool
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str = Field(description="BYTES, INT32, INT64 or FP32")
+    shape: list[int] = Field(description="-1 stands for the rows")
+
+
+class ModelMetadata(BaseModel):
+    """One input per feature (what a request sends), one output per task."""
+
+    name: str
+    versions: list[str] = Field(description="The loaded versions.")
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
 
 
 class _Parsed:
@@ -315,19 +351,23 @@ def _error(message: str, status: int) -> Response:
     return json_response({"error": message}, status)
 
 
-@router.get("/health/live", summary="Liveness (Open Inference Protocol)")
+_NOT_FOUND = {400: "Invalid model name or version in the URL.", 404: "Unknown model or version."}
+
+
+@router.get("/health/live", summary="Liveness (Open Inference Protocol)", responses=responses(Live))
 async def live() -> Response:
     return json_response({"live": True})
 
 
 @router.get("/health/ready", summary="Readiness: a model version is loaded (Open Inference Protocol)",
-            responses={400: {"description": "No version is loaded yet."}})
+            responses=responses(Ready, 400, tf=True, why={400: "No version is loaded yet."}))
 async def ready(registry: RegistryDep) -> Response:
-    is_ready = registry.ready()
-    return json_response({"ready": is_ready}, 200 if is_ready else 400)
+    if registry.ready():
+        return json_response({"ready": True})
+    return _error("no model version is loaded yet", 400)
 
 
-@router.get("", summary="Server metadata (Open Inference Protocol)")
+@router.get("", summary="Server metadata (Open Inference Protocol)", responses=responses(ServerMetadata))
 async def server_meta() -> Response:
     return json_response(server_metadata())
 
@@ -341,15 +381,11 @@ async def _model_metadata(registry: ModelRegistry, name: str, version: str | Non
 
 
 async def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> Response:
-    try:
+    try:  # a version that is not loaded is not ready: 404, as for an unknown one
         mv = described_version(registry, name, version)
-    except ModelNotFound as exc:
-        if version is not None and name in registry.models:
-            return json_response({"name": name, "ready": False}, 400)
-        return _lookup_error(exc)
     except (PayloadError, RegistryError) as exc:
         return _lookup_error(exc)
-    return json_response({"name": mv.model, "ready": mv.loaded}, 200 if mv.loaded else 400)
+    return json_response({"name": mv.model, "ready": True})
 
 
 def _lookup_error(exc: Exception) -> Response:
@@ -359,22 +395,29 @@ def _lookup_error(exc: Exception) -> Response:
     return _error(exc.message, exc.status_code)
 
 
-@router.get("/models/{name}", summary="Model metadata: inputs (one per feature) and outputs (one per task)")
+@router.get("/models/{name}", summary="Model metadata: inputs (one per feature) and outputs (one per task)",
+            responses=responses(ModelMetadata, 400, 404, tf=True, why=_NOT_FOUND))
 async def model_meta(name: str, registry: RegistryDep) -> Response:
     return await _model_metadata(registry, name, None)
 
 
-@router.get("/models/{name}/versions/{version}", summary="Version metadata (Open Inference Protocol)")
+@router.get("/models/{name}/versions/{version}", summary="Version metadata (Open Inference Protocol)",
+            responses=responses(ModelMetadata, 400, 404, tf=True, why=_NOT_FOUND))
 async def model_version_meta(name: str, version: str, registry: RegistryDep) -> Response:
     return await _model_metadata(registry, name, version)
 
 
-@router.get("/models/{name}/ready", summary="Model readiness (Open Inference Protocol)")
+_READY = {400: "Invalid model name or version in the URL.", 404: "Unknown model, or a version not loaded (not ready)."}
+
+
+@router.get("/models/{name}/ready", summary="Model readiness (Open Inference Protocol)",
+            responses=responses(ModelReady, 400, 404, tf=True, why=_READY))
 async def model_ready(name: str, registry: RegistryDep) -> Response:
     return await _model_ready(registry, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready", summary="Version readiness (Open Inference Protocol)")
+@router.get("/models/{name}/versions/{version}/ready", summary="Version readiness (Open Inference Protocol)",
+            responses=responses(ModelReady, 400, 404, tf=True, why=_READY))
 async def model_version_ready(name: str, version: str, registry: RegistryDep) -> Response:
     return await _model_ready(registry, name, version)
 

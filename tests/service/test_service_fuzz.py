@@ -9,7 +9,8 @@ traffic split: ``positive_data_acceptance`` (a schema-valid request must be
 accepted), because their schemas state each value's type and range but not
 the rules between values that the service enforces with 422 (a weight list as
 long as its list, a feature given in the context or in every candidate,
-percents summing to 100).
+percents summing to 100), nor, for the Open Inference Protocol's ``/infer``,
+which input names the version's features are.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from service_helpers import TOKEN, FakeLoader, admin_headers, serve, settings, write_fake_model
 
 EXAMPLES = 20  # per operation, generation mode and token
-CROSS_FIELD_RULES = ("/predict", ":predict", "/traffic")
+CROSS_FIELD_RULES = ("/predict", ":predict", "/infer", "/traffic")
 
 
 @pytest.fixture(scope="module")
