@@ -20,7 +20,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/ctrkit
 WORKDIR /src
 # dependencies first (TensorFlow is the big layer): cached until pyproject.toml changes
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN mkdir ctrkit service && touch ctrkit/__init__.py service/__init__.py \
     && /opt/ctrkit/bin/pip install ".[serve]" \
     && /opt/ctrkit/bin/pip uninstall -y ctrkit
