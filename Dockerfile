@@ -48,7 +48,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home c
     && mkdir -p /models /app \
     && chown ctr:ctr /models
 COPY --from=build /opt/ctrkit /opt/ctrkit
-# training specs, for `ctrkit train /app/specs/<name>/spec.yaml --repository /models/<name>`
+# training specs, for `ctrkit train /app/specs/<name>/spec.yaml --model-repository /models`
 COPY models/criteo_deepfm/spec.yaml /app/specs/criteo_deepfm/spec.yaml
 WORKDIR /app
 USER ctr
