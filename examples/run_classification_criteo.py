@@ -19,12 +19,8 @@ features as its region features, FLEN gets two field groups).
 """
 
 import argparse
-import os
-from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import inspect
+from pathlib import Path
 
 import keras
 import pandas as pd
