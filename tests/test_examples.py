@@ -51,7 +51,6 @@ def number(output: str, label: str) -> float:
 # script, fast options, the result line it prints
 SYNTHETIC_RUNS = {
     "criteo": ("run_classification_criteo.py", ["--synthetic", "600", "--epochs", "1"], "test AUC"),
-    "criteo-hashed": ("run_classification_criteo.py", ["--synthetic", "600", "--epochs", "1", "--hash"], "test AUC"),
     "movielens": ("run_movielens_regression.py", ["--synthetic", "600", "--epochs", "1"], "test MSE"),
     "multivalue": ("run_multivalue_movielens.py", ["--synthetic", "600", "--epochs", "1", "--hash"], "validation MSE"),
     "mmoe": ("run_mmoe_census.py", ["--synthetic", "600", "--epochs", "1"], "test marital AUC"),
