@@ -22,15 +22,14 @@ import argparse
 import inspect
 from pathlib import Path
 
+from ctrkit import models
+from ctrkit.data import make_criteo, sample_file
+from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 import keras
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
-
-from ctrkit import models
-from ctrkit.data import make_criteo, sample_file
-from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 
 SAMPLE = "criteo_sample.txt"
 SYNTHETIC_ROWS = 20_000

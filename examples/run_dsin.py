@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import keras
-import numpy as np
-import pandas as pd
-
 from ctrkit.data import make_behavior_sequences, roc_auc_score
 from ctrkit.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat, get_feature_names
 from ctrkit.models import DSIN
+import keras
+import numpy as np
+import pandas as pd
 
 # Synthetic behaviour data: 300 items in 10 categories, 500 users, histories of
 # up to 10 items from 2 sessions.

@@ -16,14 +16,13 @@ synthetic rows from `ctrkit.data.make_criteo`.
 import argparse
 from pathlib import Path
 
-import pandas as pd
-import tensorflow as tf
-
 from ctrkit.data import make_criteo, sample_file
 from ctrkit.data.dataset import train_valid_split
 from ctrkit.data.metrics import log_loss, roc_auc_score
 from ctrkit.estimator import DeepFMEstimator, RunConfig
 from ctrkit.estimator.inputs import input_fn_pandas
+import pandas as pd
+import tensorflow as tf
 
 SAMPLE = "criteo_sample.txt"
 SYNTHETIC_ROWS = 2_000

@@ -18,13 +18,12 @@ import os
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-import tensorflow as tf
-
-from tensorflow.python.ops.parsing_ops import FixedLenFeature
 from ctrkit.data import make_criteo, sample_data_dir, train_valid_split, write_tfrecords
 from ctrkit.estimator import DeepFMEstimator, RunConfig
 from ctrkit.estimator.inputs import input_fn_tfrecord
+import pandas as pd
+import tensorflow as tf
+from tensorflow.python.ops.parsing_ops import FixedLenFeature
 
 SAMPLES = ("criteo_sample.tr.tfrecords", "criteo_sample.te.tfrecords")
 SYNTHETIC_ROWS = 2_000

@@ -20,12 +20,11 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from ctrkit.data import make_census, roc_auc_score, sample_file, train_valid_split
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 from ctrkit.models import ESMM, MMOE, PLE, SharedBottom
+import numpy as np
+import pandas as pd
 
 SAMPLE = "census-income.sample"
 SYNTHETIC_ROWS = 5_000

@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import keras
-import numpy as np
-import pandas as pd
-
 from ctrkit.data import make_movielens, read_movielens, sample_file, train_valid_split
 from ctrkit.feature_column import SparseFeat, get_feature_names
 from ctrkit.models import DeepFM
+import keras
+import numpy as np
+import pandas as pd
 
 SAMPLE = "movielens_sample.txt"
 SYNTHETIC_ROWS = 20_000

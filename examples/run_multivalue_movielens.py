@@ -26,13 +26,12 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import keras
-import numpy as np
-import pandas as pd
-
 from ctrkit.data import make_movielens, read_movielens, sample_file, write_vocabulary
 from ctrkit.feature_column import SparseFeat, VarLenSparseFeat, get_feature_names
 from ctrkit.models import DeepFM
+import keras
+import numpy as np
+import pandas as pd
 
 SAMPLE = "movielens_sample.txt"
 VOCABULARY_SAMPLE = "movielens_age_vocabulary.csv"

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from ctrkit.tf_startup import ABSL_NOTICE
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FALLBACK = re.compile(r"^no \S+ in \$CTRKIT_SAMPLE_DATA or \.\./shared/data: using [\d,]+ synthetic rows", re.MULTILINE)
@@ -39,6 +41,8 @@ def run(script: str, *args: str, samples: Path, check: bool = True) -> subproces
     )
     if check:
         assert result.returncode == 0, f"{script} {' '.join(args)}\n{result.stderr[-3000:]}"
+    # ctrkit is imported before TensorFlow, whose start-up lines it filters
+    assert ABSL_NOTICE not in result.stderr
     return result
 
 
