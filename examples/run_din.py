@@ -85,7 +85,8 @@ def behaviour_rows(frame: pd.DataFrame):
     def size(name):
         """Room for the ids of `name` and of the lists sharing its table."""
         lists = [column for column in frame.columns if column.endswith("_" + name)]
-        return 1 + max([int(frame[name].max())] + [max(frame[column].list.flatten().tolist(), default=0) for column in lists])
+        highest = [max(frame[column].list.flatten().tolist(), default=0) for column in lists]
+        return 1 + max([int(frame[name].max())] + highest)
 
     maxlen = int(frame["seq_length"].max())
     feature_columns = [

@@ -91,7 +91,8 @@ def behaviour_rows(frame: pd.DataFrame, hash_flag: bool):
     def size(name):
         """Room for the ids of `name` and of the lists sharing its table."""
         lists = [column for column in frame.columns if column.endswith("_" + name)]
-        return 1 + max([int(frame[name].max())] + [max(frame[column].list.flatten().tolist(), default=0) for column in lists])
+        highest = [max(frame[column].list.flatten().tolist(), default=0) for column in lists]
+        return 1 + max([int(frame[name].max())] + highest)
 
     sessions = sum(1 for name in frame.columns if name.startswith("sess_") and name.endswith("_item_id"))
     lists = [f"sess_{i}_{base}" for i in range(sessions) for base in ("item_id", "cate_id")]
