@@ -43,6 +43,8 @@ def run(script: str, *args: str, samples: Path, check: bool = True) -> subproces
         assert result.returncode == 0, f"{script} {' '.join(args)}\n{result.stderr[-3000:]}"
     # ctrkit is imported before TensorFlow, whose start-up lines it filters
     assert ABSL_NOTICE not in result.stderr
+    # output to a file or pipe: one line per epoch, no progress bar
+    assert "\x1b[" not in result.stdout and "\b" not in result.stdout
     return result
 
 

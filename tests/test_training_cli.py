@@ -110,6 +110,18 @@ def test_train_help_shows_the_defaults(capsys):
         assert default in out
 
 
+def test_train_writes_one_line_per_epoch_when_not_on_a_terminal(tmp_path):
+    spec = _small_spec(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "ctrkit.cli", "train", str(spec), "--rows", "1000", "--epochs", "2", "--no-export"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "\x1b[" not in result.stdout and "\b" not in result.stdout  # no progress bar in a log file
+    epochs = [line for line in result.stdout.splitlines() if " - loss: " in line]
+    assert len(epochs) == 2, result.stdout
+
+
 def test_console_script_help_lists_the_commands():
     result = subprocess.run(
         [sys.executable, "-m", "ctrkit.cli", "--help"], capture_output=True, text=True, cwd=ROOT, check=True
