@@ -6,7 +6,13 @@ import json
 from collections import Counter
 
 import pytest
-from loadtest.requestgen import RequestGenerator, parse_rows_option, zipf_cum_weights
+from loadtest.requestgen import (
+    RequestGenerator,
+    context_features,
+    parse_rows_option,
+    ranking_as_rows,
+    zipf_cum_weights,
+)
 from service.codec import FeatureCodec
 
 SPEC = {
@@ -82,3 +88,32 @@ def test_rows_option_and_argument_checks():
         RequestGenerator(SPEC).payload(3, "table")
     with pytest.raises(ValueError, match="no features"):
         RequestGenerator({"features": []})
+
+
+def test_context_features_take_the_first_half_of_each_kind():
+    spec = {"features": [{"name": f"C{i}", "kind": "sparse"} for i in range(1, 27)]
+            + [{"name": f"I{i}", "kind": "dense"} for i in range(1, 14)]}
+    assert context_features(spec) == [f"C{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 8)]
+    # lists keep their weights beside them; length inputs are never sent
+    context = context_features(SPEC)
+    assert set(context) == {"C1", "city", "I1", "genres"}
+    assert "tags" not in context and "tags_w" not in context and "genres_len" not in context
+
+
+def test_ranking_payload_and_its_rows():
+    generator = RequestGenerator(SPEC, seed=2)
+    context = context_features(SPEC)
+    payload = generator.ranking_payload(7, context, model="m")
+    assert set(payload) == {"model", "context", "candidates"}
+    assert set(payload["context"]) == set(context)
+    assert len(payload["candidates"]) == 7
+    assert all(set(c) == set(generator.names) - set(context) for c in payload["candidates"])
+    rows = ranking_as_rows(payload)
+    assert rows["model"] == "m" and len(rows["instances"]) == 7
+    for row, candidate in zip(rows["instances"], payload["candidates"]):
+        assert row == {**payload["context"], **candidate}
+    # the merged rows are a valid row-form request
+    columns, n = FeatureCodec(SPEC, max_rows=100).decode({"instances": rows["instances"]})
+    assert n == 7 and (columns["I1"] == payload["context"]["I1"]).all()
+    with pytest.raises(ValueError, match="not in the spec"):
+        generator.ranking_payload(3, ["nope"])
