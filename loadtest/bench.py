@@ -48,7 +48,14 @@ from loadtest.bundles import export_criteo_deepfm, newest_version  # noqa: E402
 from loadtest.cases import BodyFactory, Case, overload_case, standard_cases  # noqa: E402
 from loadtest.probes import Prober  # noqa: E402
 from loadtest.rawmodel import best_raw, raw_limits  # noqa: E402
-from loadtest.report import evaluate_targets, format_cases, format_overload, format_targets, plot  # noqa: E402
+from loadtest.report import (  # noqa: E402
+    evaluate_targets,
+    format_cases,
+    format_load_generator,
+    format_overload,
+    format_targets,
+    plot,
+)
 from loadtest.requestgen import dumps  # noqa: E402
 from loadtest.servers import port_in_use, start_naive_peer, start_service, stop_service, wait_ready  # noqa: E402
 from loadtest.wrk import WrkMissing, find_wrk, run_wrk, write_manifest, wrk_version  # noqa: E402
@@ -349,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     best = report["raw_best"]
     _log(f"\nraw best: {best['rows_per_s']:,.0f} rows/s ({best['signature']}, {best['rows_per_call']:,} rows/call)\n")
     _log(format_cases(report) + "\n")
+    _log(format_load_generator(report) + "\n")
     _log(format_overload(report) + "\n")
     _log(format_targets(report["targets"]) + "\n")
     _log(f"report: {args.out / 'report.json'}  plot: {args.out / 'latency_throughput.png'}  "

@@ -2,9 +2,10 @@
 
 Example::
 
-    before = cpu_seconds(server.pid)
+    before, machine = cpu_seconds(server.pid), busy_seconds()
     ...  # load the server
-    cores = (cpu_seconds(server.pid) - before) / elapsed_seconds
+    server_cores = (cpu_seconds(server.pid) - before) / elapsed_seconds
+    machine_cores = (busy_seconds() - machine) / elapsed_seconds  # every process, this one's load and others'
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["available", "cpu_seconds"]
+__all__ = ["available", "busy_seconds", "cpu_seconds"]
 
 _PROC = Path("/proc")
 
@@ -53,3 +54,10 @@ def cpu_seconds(pid: int) -> float:
         total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
         pending += _children(current)
     return total
+
+
+def busy_seconds() -> float:
+    """CPU seconds all cores of the machine have spent busy (not idle nor waiting for I/O) since boot."""
+    fields = (_PROC / "stat").read_text().split("\n", 1)[0].split()
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TARGETS", "Target", "evaluate_targets", "format_cases", "format_overload", "format_targets", "plot"]
+__all__ = [
+    "TARGETS",
+    "Target",
+    "evaluate_targets",
+    "format_cases",
+    "format_load_generator",
+    "format_overload",
+    "format_targets",
+    "plot",
+]
 
 Report = Mapping[str, Any]
 
@@ -156,6 +165,18 @@ def format_cases(report: Report) -> str:
                 ])
     header = ["case", "server", "round", "req/s", "rows/s", "p50 ms", "p90 ms", "p99 ms", "not 2xx", "CPU cores"]
     return _table(header, rows)
+
+
+def format_load_generator(report: Report) -> str:
+    """The most CPU wrk used in any run: far below its one core means it kept up with the servers."""
+    runs = [(case["title"], server, run) for case in report["cases"] for server, runs in case["runs"].items()
+            for run in runs]
+    if report.get("overload"):
+        runs.append((report["overload"]["title"], "ctrkit", report["overload"]["wrk"]))
+    title, server, run = max(runs, key=lambda t: t[2]["cpu_cores"]["wrk"])
+    share = run["cpu_cores"]["wrk"]
+    verdict = "it kept up" if share < 0.8 else "it was near its limit: the figures may measure wrk, not the server"
+    return f"wrk (one thread) used at most {share:.2f} of a core ({title}, {server}): {verdict}"
 
 
 def _statuses_text(run: Mapping[str, Any]) -> str:

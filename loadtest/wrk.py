@@ -100,7 +100,8 @@ def run_wrk(
     """Runs ``wrk`` with one thread for ``seconds`` against ``url`` and returns what it measured.
 
     ``watch`` names processes (name -> pid) whose CPU use during the run is
-    reported beside wrk's own, in cores (CPU seconds per second). Answers
+    reported beside wrk's own, in cores (CPU seconds per second), with the
+    whole machine's (``machine``: these processes and any other). Answers
     are counted by status; latency percentiles cover every answer, whatever
     its status; ``req_per_s`` counts 2xx answers only.
     """
@@ -112,12 +113,14 @@ def run_wrk(
     watch = dict(watch or {})
     can_watch = procstat.available()
     before = {name: procstat.cpu_seconds(pid) for name, pid in watch.items()} if can_watch else {}
+    machine_before = procstat.busy_seconds() if can_watch else 0.0
     wrk_before = _children_cpu()  # wrk is the only child that ends meanwhile
     started = time.perf_counter()
     run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + timeout_s + 60)
     elapsed = time.perf_counter() - started
     wrk_cpu = _children_cpu() - wrk_before
     after = {name: procstat.cpu_seconds(pid) for name, pid in watch.items()} if can_watch else {}
+    machine = procstat.busy_seconds() - machine_before if can_watch else None
     lines = [line for line in run.stdout.splitlines() if line.startswith(_MARKER)]
     if run.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed (status {run.returncode}): {' '.join(command)}\n{run.stdout}\n{run.stderr}")
@@ -131,6 +134,8 @@ def run_wrk(
     latency.update({k: raw["latency_us"][k] / 1000 for k in ("mean", "max")})
     cpu = {"wrk": wrk_cpu / elapsed}
     cpu.update({name: (after[name] - before[name]) / elapsed for name in before})
+    if machine is not None:
+        cpu["machine"] = machine / elapsed
     return {
         "connections": connections,
         "seconds": duration,

@@ -81,9 +81,10 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
             lat = run["latency_ms"]
             assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
             cpu = run["cpu_cores"]
-            assert set(cpu) == {"wrk", "ctrkit", "naive"}
+            assert set(cpu) == {"wrk", "ctrkit", "naive", "machine"}
             assert 0 < cpu["wrk"] <= 1.05  # one thread
             assert cpu[server] > 0
+            assert cpu["machine"] + 0.05 >= cpu["wrk"] + cpu["ctrkit"] + cpu["naive"]
 
     # the targets: every figure of the table, computed from the figures above
     targets = {t["figure"]: t for t in report["targets"]}
