@@ -96,8 +96,11 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     raw_ratio = targets["100 rows (row form), 32 connections: rows/s / raw best"]["values"][0]
     assert _close(raw_ratio, rows["rows_per_s"] / report["raw_best"]["rows_per_s"])
     assert len(targets["100 rows (row and column forms), 32 connections: p99 / p50"]["values"]) == 2
-    for target in targets.values():
-        assert target["status"] in ("met", "not met") and target["op"] in ("<=", ">=")
+    for target in targets.values():  # met when every run meets it
+        met = [v is not None and (v <= target["limit"] if target["op"] == "<=" else v >= target["limit"])
+               for v in target["values"]]
+        assert target["status"] == ("met" if all(met) else "not met" if not any(met) else
+                                    f"partly ({sum(met)} of {len(met)} runs)")
 
     # overload: statuses from wrk, rows/s answered 200 from them, the probes against the service's deadline
     overload = report["overload"]
