@@ -18,19 +18,6 @@ from loadtest.requestgen import RequestGenerator
 __all__ = ["best_raw", "raw_limits"]
 
 
-def _packed_inputs(spec: Mapping[str, Any], tensors: Mapping[str, Any]) -> dict[str, Any]:
-    """``serving_packed`` inputs: each dtype group's columns side by side in one 2-D tensor."""
-    import numpy as np
-    import tensorflow as tf
-
-    dtypes = {"strings": tf.string, "ints": tf.int64, "floats": tf.float32}
-    packed = {}
-    for group, columns in spec["packed"].items():
-        parts = [tensors[name].numpy().reshape(-1, width) for name, width in columns]
-        packed[group] = tf.constant(np.concatenate(parts, axis=1), dtype=dtypes[group])
-    return packed
-
-
 def _time_calls(call: Callable[..., Any], inputs: Mapping[str, Any], seconds: float) -> tuple[int, float]:
     for _ in range(3):
         call(**inputs)
@@ -50,12 +37,15 @@ def raw_limits(
     Inputs are built once per batch size from the feature spec (the values the
     bench sends); each signature is then called back to back for ``seconds``.
     """
+    import tensorflow as tf
+
     from ctrkit.export import load_bundle
 
     bundle = load_bundle(version_dir)
     generator = RequestGenerator(bundle.spec, seed=1)
+    layout = bundle.layout
     signatures = {"serving_default": bundle.signature}
-    if bundle.packed_signature is not None and bundle.spec.get("packed"):
+    if bundle.packed_signature is not None and layout is not None:
         signatures["serving_packed"] = bundle.packed_signature
     results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in signatures}
     for batch in batch_sizes:
@@ -64,8 +54,12 @@ def raw_limits(
             if entry["kind"] == "length":
                 columns[entry["name"]] = [len(v) for v in columns[entry["length_of"]]]
         tensors = bundle.to_tensors(columns)
+        inputs_by_signature = {"serving_default": tensors}
+        if "serving_packed" in signatures:
+            packed = layout.pack({name: value.numpy() for name, value in tensors.items()})
+            inputs_by_signature["serving_packed"] = {group: tf.constant(m) for group, m in packed.items()}
         for name, signature in signatures.items():
-            inputs = tensors if name == "serving_default" else _packed_inputs(bundle.spec, tensors)
+            inputs = inputs_by_signature[name]
             calls, elapsed = _time_calls(signature, inputs, seconds)
             rate, ms = calls * batch / elapsed, elapsed / calls * 1000
             results[name][str(batch)] = {"rows_per_s": rate, "ms_per_call": ms}

@@ -74,8 +74,7 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
             assert run["connections"] == case["connections"]
             assert run["requests"] > 0 and run["seconds"] > 0.9
             assert sum(run["statuses"].values()) == run["requests"] == run["ok"] + run["non_2xx"]
-            if key != "ranking_32conn":  # the ranking form is the one a service may not know yet (422)
-                assert set(run["statuses"]) == {"200"}, (key, server, run["statuses"])
+            assert set(run["statuses"]) == {"200"}, (key, server, run["statuses"])
             assert _close(run["req_per_s"], run["ok"] / run["seconds"])
             assert _close(run["rows_per_s"], run["req_per_s"] * case["rows"])
             lat = run["latency_ms"]

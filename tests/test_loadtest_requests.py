@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 from loadtest.requestgen import (
     RequestGenerator,
@@ -13,7 +14,10 @@ from loadtest.requestgen import (
     ranking_as_rows,
     zipf_cum_weights,
 )
-from service.codec import FeatureCodec
+from ctrkit.export import PackedLayout
+from service.decoding import Decoder
+from service.features import parse_features
+from service.schemas import build_schemas
 
 SPEC = {
     "format_version": 1,
@@ -42,11 +46,14 @@ SPEC = {
 @pytest.mark.parametrize("form", ["rows", "columns"])
 def test_payloads_pass_the_service_checks(form):
     generator = RequestGenerator(SPEC, seed=3)
-    codec = FeatureCodec(SPEC, max_rows=1000)
-    payload = json.loads(generator.body(300, form, model="m"))
+    features = parse_features(SPEC)
+    decoder = Decoder(features, PackedLayout.from_entries(SPEC["features"]), build_schemas("m", 1, features, ["ctr"], 1000))
+    body = generator.body(300, form, model="m")
+    payload = json.loads(body)
     assert payload["model"] == "m"
-    columns, n = codec.decode({k: v for k, v in payload.items() if k != "model"})
-    assert n == 300
+    decoded = decoder.decode(body)
+    columns = decoder.layout.unpack(decoded.packed)
+    assert decoded.rows == 300 and decoded.model == "m"
     assert columns["user_id"].min() >= 0 and columns["user_id"].max() < 37
     assert set(columns["city"]) <= {"paris", "lyon", "nice"}
     assert columns["emb"].shape == (300, 3)
@@ -112,8 +119,12 @@ def test_ranking_payload_and_its_rows():
     assert rows["model"] == "m" and len(rows["instances"]) == 7
     for row, candidate in zip(rows["instances"], payload["candidates"]):
         assert row == {**payload["context"], **candidate}
-    # the merged rows are a valid row-form request
-    columns, n = FeatureCodec(SPEC, max_rows=100).decode({"instances": rows["instances"]})
-    assert n == 7 and (columns["I1"] == payload["context"]["I1"]).all()
+    # both are valid requests for the service, scoring the same values
+    features = parse_features(SPEC)
+    decoder = Decoder(features, PackedLayout.from_entries(SPEC["features"]), build_schemas("m", 1, features, ["ctr"], 100))
+    ranking, merged = decoder.decode(json.dumps(payload).encode()), decoder.decode(json.dumps(rows).encode())
+    assert ranking.rows == merged.rows == 7
+    for group, matrix in ranking.packed.items():
+        np.testing.assert_array_equal(matrix, merged.packed[group])
     with pytest.raises(ValueError, match="not in the spec"):
         generator.ranking_payload(3, ["nope"])

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from service_helpers import FakeLoader, fake_score, serve, settings, write_fake_model
 
-from service.codec import PayloadError
+import time
+
+from service.errors import PayloadError
 from service.metrics import ServiceMetrics
 from service.registry import ModelNotFound, ModelRegistry, NotReady, RegistryError, VersionState
 
@@ -72,8 +74,9 @@ def test_swap_is_atomic_and_in_flight_work_finishes_on_its_version(tmp_path):
         registry = await started(make_registry(tmp_path, loader, model_versions={"ads": 1}))
         try:
             old = registry.resolve("ads", None)
-            cols, n = old.codec.decode({"instances": [ROW]})
-            in_flight = asyncio.ensure_future(old.batcher.submit(cols, n))
+            decoded = old.decoder.decode_rows([ROW])
+            old_columns = old.decoder.layout.unpack(decoded.packed)
+            in_flight = asyncio.ensure_future(old.submit(decoded.packed, decoded.rows, time.monotonic() + 30))
             await asyncio.sleep(0.05)
             new = await registry.activate("ads", 2)
             assert registry.resolve("ads", None) is new
@@ -84,7 +87,7 @@ def test_swap_is_atomic_and_in_flight_work_finishes_on_its_version(tmp_path):
             result = await in_flight  # the batch started on version 1 finishes there
             await unloading
             assert loader.bundles["ads/1"].calls[-1] == 1
-            np.testing.assert_allclose(result["ctr"], fake_score(cols))
+            np.testing.assert_allclose(result["ctr"], fake_score(old_columns))
             assert states(registry, "ads")[1] is VersionState.UNLOADED
             assert (await registry.rollback("ads")).version == 1  # loads it again
             assert registry.resolve("ads", None).version == 1
