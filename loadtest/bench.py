@@ -172,7 +172,7 @@ class _Servers:
     """Both servers, started together, stopped on exit, their CPU watched."""
 
     def __init__(self, version_dir: Path, args: argparse.Namespace, scratch: Path, out: Path) -> None:
-        model = json.loads((version_dir / "feature_spec.json").read_text())["model"]["name"]
+        self.model = model = json.loads((version_dir / "feature_spec.json").read_text())["model"]["name"]
         repo = scratch / "serve"  # a repository holding this version only
         (repo / model).mkdir(parents=True)
         (repo / model / version_dir.name).symlink_to(version_dir, target_is_directory=True)
@@ -186,6 +186,9 @@ class _Servers:
     def wait_ready(self) -> None:
         for name, path in (("ctrkit", "/readyz"), ("naive", "/openapi.json")):
             wait_ready(self.urls[name], self.processes[name], _STARTUP_TIMEOUT_S, self.logs[name], path)
+
+    def url(self, server: str, case: Case) -> str:
+        return self.urls[server] + case.path.format(model=self.model)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -204,7 +207,7 @@ class _Servers:
 
 def _measure(servers: _Servers, case: Case, server: str, manifest: Path, seconds: int, timeout: int,
              round_number: int) -> dict[str, Any]:
-    run = run_wrk(f"{servers.urls[server]}{case.path}", manifest, connections=case.connections, seconds=seconds,
+    run = run_wrk(servers.url(server, case), manifest, connections=case.connections, seconds=seconds,
                   timeout_s=timeout, watch=servers.pids)
     servers.check_alive()
     run["round"] = round_number
@@ -233,8 +236,7 @@ def _overload(servers: _Servers, case: Case, factory: BodyFactory, work: Path, a
     bodies = factory.bodies(case.form, case.rows)
     manifest = write_manifest(work / case.key, bodies)
     small_body = dumps(factory.payload("rows", 1, 0))
-    url = f"{servers.urls['ctrkit']}{case.path}"
-    prober = Prober(url, small_body, bodies[0].content, seconds=args.overload_seconds,
+    prober = Prober(servers.url("ctrkit", case), small_body, bodies[0].content, seconds=args.overload_seconds,
                     small_count=args.small_probes, large_rate=args.probe_rate)
     prober.start()
     run = _measure(servers, case, "ctrkit", manifest, args.overload_seconds, args.timeout, 1)

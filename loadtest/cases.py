@@ -35,7 +35,10 @@ FORMS = ("rows", "columns", "ranking", "ranking_rows")
 
 @dataclass(frozen=True)
 class Case:
-    """One load: ``connections`` connections sending ``form`` bodies of ``rows`` rows to each of ``servers``."""
+    """One load: ``connections`` connections sending ``form`` bodies of ``rows`` rows to each of ``servers``.
+
+    ``path`` may name the served model as ``{model}`` (``/v1/models/{model}:predict``).
+    """
 
     key: str
     title: str

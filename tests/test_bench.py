@@ -42,9 +42,9 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "out"
     status = bench.main([
         "--model-dir", str(tiny_bundle), "--out", str(out), "--port", str(_two_free_ports()),
-        "--seconds", "1", "--rounds", "1", "--warmup", "0", "--bodies", "2",
-        "--overload-seconds", "2", "--probe-rate", "10", "--raw-seconds", "0.05", "--batch-sizes", "1,100",
-        "--serve-arg=--request-timeout-ms=1500",
+        "--seconds", "1", "--rounds", "1", "--warmup", "1", "--bodies", "2",
+        "--overload-seconds", "3", "--probe-rate", "10", "--raw-seconds", "0.05", "--batch-sizes", "1,100",
+        "--serve-arg=--request-timeout-ms=5000",  # the probes' deadline; no 504 on a busy machine
     ])
     assert status == 0
     printed = capsys.readouterr().out
@@ -108,8 +108,8 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     assert sum(run["statuses"].values()) == run["requests"] > 0
     assert _close(overload["rows_per_s_200"], run["statuses"].get("200", 0) * 1000 / run["seconds"])
     small = overload["small_probes"]
-    assert small["sent"] == 6 and small["deadline_ms"] == 1500
-    in_time = [p for p in small["probes"] if p["status"] in (200, 503) and p["latency_ms"] <= 1500]
+    assert small["sent"] == 6 and small["deadline_ms"] == 5000
+    in_time = [p for p in small["probes"] if p["status"] in (200, 503) and p["latency_ms"] <= 5000]
     assert small["answered_in_time"] == len(in_time)
     large = [p for p in overload["probes"] if p["kind"] == "large"]
     assert large and all(p["latency_ms"] > 0 for p in overload["probes"])
