@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ctrkit-protocols-") as tmp:
         if args.model_dir is None:
-            from loadtest.service_bench import export_criteo_deepfm
+            from loadtest.bundles import export_criteo_deepfm
 
             version_dir = export_criteo_deepfm(Path(tmp) / "models")
         else:
