@@ -57,9 +57,12 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
 def start_service(
     repo: Path, port: int, serve_args: Sequence[str], log_path: Path, host: str = "127.0.0.1"
 ) -> subprocess.Popen:
-    """``ctrkit serve --model-repository repo`` on ``host:port`` with ``serve_args``, output into ``log_path``."""
+    """``ctrkit serve --model-repository repo`` on ``host:port`` with ``serve_args``, output into ``log_path``.
+
+    gRPC is off unless ``serve_args`` give ``--grpc-port``: the default port may be taken by a service
+    already running on the machine."""
     command = [sys.executable, "-m", "ctrkit.cli", "serve", "--model-repository", str(repo), "--host", host,
-               "--port", str(port), *serve_args]
+               "--port", str(port), "--grpc-port", "0", *serve_args]
     return _spawn(command, log_path)
 
 
