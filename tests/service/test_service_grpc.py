@@ -252,7 +252,7 @@ def test_compiled_load_generators_drive_both_binary_protocols(server, deepfm_bun
 
     def answered(endpoint):
         return metric_value(httpx.get(f"{server.url}/metrics").text, "ctrkit_requests_total", endpoint=endpoint,
-                            status="200", version="1")
+                            status="200", model="deepfm", version="1")
 
     before = answered("tf_grpc_predict")
     frame = grpc_frame(tf_predict_request(spec, columns, "deepfm"))
