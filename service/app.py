@@ -10,6 +10,8 @@ which also describes the prediction routes).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +27,7 @@ from service.registry import BundleLoader, ModelRegistry
 from service.routes import admin, metrics, models, tfserving
 from service.routes.predict import PredictRoutes, openapi_paths
 from service.settings import Settings
+from service.workers import WorkerSlot
 
 __all__ = ["ServiceApp", "create_app"]
 
@@ -61,17 +64,21 @@ class ServiceApp:
         await self.api(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, loader: BundleLoader | None = None) -> ServiceApp:
+def create_app(
+    settings: Settings | None = None, *, loader: BundleLoader | None = None, worker: WorkerSlot | None = None
+) -> ServiceApp:
     """Builds the service.
 
     Args:
         settings: configuration; read from ``CTR_*`` environment variables when omitted.
         loader: ``path -> bundle``; :func:`ctrkit.export.load_bundle` by default.
+        worker: this process's place among the workers sharing a port (``--workers``); None when it serves alone.
+            A worker answers its siblings' metrics requests and takes connections only once its first load is done.
     """
     settings = settings or Settings()
     service_metrics = ServiceMetrics(
         states=lambda: registry.version_states(), depths=lambda: registry.queue_depths(),
-        traffic=lambda: registry.traffic(),
+        traffic=lambda: registry.traffic(), declared=lambda: registry.declared_states(),
     )
     registry = ModelRegistry(settings, service_metrics, loader)
     predictor = Predictor(settings, registry, service_metrics)
@@ -84,8 +91,16 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
             log.warning("admin API disabled: set CTR_ADMIN_TOKEN to enable the /admin routes")
         registry.start()
         try:
+            if worker is not None:
+                async def answer(request: str) -> bytes:
+                    return service_metrics.exposition() if request == "metrics" else b""
+
+                await worker.listen(answer)
+                await registry.wait_initial_load()
             yield
         finally:
+            if worker is not None:
+                await worker.close()
             await registry.close()
 
     api = FastAPI(
@@ -96,6 +111,9 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.metrics = service_metrics
     api.state.registry = registry
     api.state.predictor = predictor
+    api.state.worker = worker
+    api.state.process = {"host": socket.gethostname(), "pid": os.getpid(),
+                         "worker": worker.index if worker is not None else None}
     for group in (models, admin, tfserving, metrics):
         api.include_router(group.router)
 

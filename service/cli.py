@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import logging
 import signal
 import sys
 import types
@@ -68,18 +67,8 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
     return Settings(**vars(namespace))
 
 
-def run(settings: Settings) -> None:
-    """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first."""
-    import uvicorn
-
-    from service.runner import configure_threads
-
-    configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
-    from service.app import create_app
-
-    level = settings.log_level.value.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the settings (the same for one process and for each worker)."""
     try:
         import uvloop  # noqa: F401
 
@@ -92,8 +81,7 @@ def run(settings: Settings) -> None:
         http = "httptools"
     except ImportError:
         http = "h11"
-    config = uvicorn.Config(
-        app,
+    return dict(
         host=settings.host,
         port=settings.port,
         loop=loop,
@@ -104,6 +92,24 @@ def run(settings: Settings) -> None:
         timeout_graceful_shutdown=settings.graceful_timeout_s,
         server_header=False,
     )
+
+
+def run(settings: Settings) -> None:
+    """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first (in every worker)."""
+    if settings.workers > 1:
+        from service.workers import serve_workers
+
+        serve_workers(settings, _uvicorn_options(settings))
+        return
+    import uvicorn
+
+    from service.process import prepare_process
+
+    prepare_process(settings)
+    from service.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(app, **_uvicorn_options(settings))
     # uvicorn re-raises the signal that stopped it once it has shut down; with
     # these handlers in place that ends run() normally, so the exit status is 0
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -3,6 +3,12 @@
 Every route needs ``Authorization: Bearer <CTR_ADMIN_TOKEN>`` (compared in
 constant time); without a configured token the routes answer 403. Names and
 versions from the URL are checked before anything touches the repository.
+
+A change is written to the model's declared state in the repository
+(``<model>/serving.json``) and applied by this process before the answer;
+every other process serving the repository follows within one poll interval.
+``GET /admin/models`` shows, per model, the declared state, the generation this
+process applied and whether it has converged.
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token."},
     403: {"description": "The admin API is disabled (no CTR_ADMIN_TOKEN)."},
     404: {"description": "Unknown model or version; the answer lists the known ones."},
+    503: {"description": "The declared state cannot be written here (a read-only repository)."},
 }
 
 
@@ -111,9 +118,10 @@ async def _split_body(request: Request) -> dict[int, float] | None:
     return parse_split(payload)
 
 
-@router.get("/models", summary="Every model and version with its state, errors and traffic split", responses=_ERRORS)
-async def list_models(registry: RegistryDep) -> Response:
-    return json_response(registry.describe(admin=True))
+@router.get("/models", summary="Every model and version with its state, errors, traffic split and declared state",
+            responses=_ERRORS)
+async def list_models(request: Request, registry: RegistryDep) -> Response:
+    return json_response({"process": request.app.state.process, **registry.describe(admin=True)})
 
 
 @router.post("/models/{name}/versions/{version}:load", summary="Load and warm up a version (not serving yet)",
@@ -129,12 +137,18 @@ async def load(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.post("/models/{name}/versions/{version}:activate",
-             summary="Serve a version (loading it first if needed); in-flight requests finish where they started",
+             summary="Serve a version (loading it first if needed), or `latest` to follow the newest version; "
+                     "in-flight requests finish where they started",
              responses={**_ERRORS, 409: {"description": "Unloaded while being activated."},
                         422: {"description": "The version failed to load; nothing changed."}})
 async def activate(name: str, version: str, registry: RegistryDep) -> Response:
     try:
-        name, v = _name(name), _version(version)
+        name = _name(name)
+        if version == "latest":
+            log.info("admin: model %s follows the latest version", name)
+            model = await registry.follow_latest(name)
+            return json_response(model.describe(admin=True))
+        v = _version(version)
         log.info("admin: activate model %s version %s", name, v)
         await registry.activate(name, v)
         return json_response(registry.models[name].describe(admin=True))
