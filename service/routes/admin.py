@@ -25,7 +25,7 @@ from service.deps import RegistryDep, require_admin
 from service.errors import PayloadError
 from service.http import json_response
 from service.names import escape, validate_model_name, validate_version
-from service.registry import RegistryError
+from service.registry import ModelRegistry, RegistryError
 
 __all__ = ["MAX_SPLIT_VERSIONS", "parse_split", "router"]
 
@@ -100,6 +100,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _generations(registry: ModelRegistry, name: str) -> dict[str, Any]:
+    """The declared state's generation (what the change was written as) and the one this process applied."""
+    model = registry.models.get(name)
+    if model is None:
+        return {}
+    return {"declared_generation": model.state.generation, "applied_generation": model.applied_generation}
+
+
 def _answer(exc: RegistryError) -> Response:
     return json_response({"detail": exc.message, **exc.extra}, exc.status_code)
 
@@ -131,7 +139,7 @@ async def load(name: str, version: str, registry: RegistryDep) -> Response:
         name, v = _name(name), _version(version)
         log.info("admin: load model %s version %s", name, v)
         mv = await registry.load(name, v)
-        return json_response({"model": name, **mv.describe(admin=True)})
+        return json_response({"model": name, **mv.describe(admin=True), **_generations(registry, name)})
     except RegistryError as exc:
         return _answer(exc)
 
@@ -175,7 +183,7 @@ async def unload(name: str, version: str, registry: RegistryDep) -> Response:
         name, v = _name(name), _version(version)
         log.info("admin: unload model %s version %s", name, v)
         mv = await registry.unload(name, v)
-        return json_response({"model": name, **mv.describe(admin=True)})
+        return json_response({"model": name, **mv.describe(admin=True), **_generations(registry, name)})
     except RegistryError as exc:
         return _answer(exc)
 
