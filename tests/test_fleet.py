@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_process import free_port, start_service, stop_service, tiny_columns, wait_ready
+from serve_process import export_versions, free_port, start_service, stop_service, wait_ready
 
 TOKEN = "fleet-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -77,18 +77,6 @@ class Fleet:
         stop_service(self.processes[i])
 
 
-def export_versions(repo: Path, count: int) -> None:
-    import keras
-
-    from ctrkit.export import export_model
-    from ctrkit.models import DeepFM
-
-    columns = tiny_columns(with_lists=False)
-    for seed in range(count):
-        keras.utils.set_random_seed(seed)
-        export_model(DeepFM(columns, columns, dnn_hidden_units=(4,)), repo / "ads", columns)
-
-
 def drop_corrupt_version(repo: Path, version: int) -> None:
     staging = repo / "ads" / f".staging-{version}"
     shutil.copytree(repo / "ads" / "1", staging)
@@ -105,7 +93,7 @@ async def model_state(http: httpx.AsyncClient, url: str) -> dict:
 @pytest.mark.slow
 def test_three_processes_follow_the_declared_state_under_load(tmp_path):
     repo = tmp_path / "repo"
-    export_versions(repo, 3)
+    export_versions(repo, "ads", 3)
     fleet = Fleet(repo, tmp_path, 3)
     answers: list[Answer] = []
     steps: list[Step] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 import orjson
@@ -129,7 +130,18 @@ async def _split_body(request: Request) -> dict[int, float] | None:
 @router.get("/models", summary="Every model and version with its state, errors, traffic split and declared state",
             responses=_ERRORS)
 async def list_models(request: Request, registry: RegistryDep) -> Response:
-    return json_response({"process": request.app.state.process, **registry.describe(admin=True)})
+    return json_response({"process": _process(request), **registry.describe(admin=True)})
+
+
+def _process(request: Request) -> dict[str, Any]:
+    """The answering process: host, pid, worker index, TensorFlow's thread pools and its settings (token hidden)."""
+    info = dict(request.app.state.process)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        info["tf_threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    info["settings"] = request.app.state.settings.model_dump(mode="json")
+    return info
 
 
 @router.post("/models/{name}/versions/{version}:load", summary="Load and warm up a version (not serving yet)",
