@@ -13,9 +13,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -258,38 +257,53 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
-class _Families(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families
+def _with_worker(line: str, label: str) -> str:
+    """A sample line of the text format with the ``worker`` label added (first, before the others)."""
+    space = line.find(" ")
+    brace = line.find("{", 0, space if space != -1 else len(line))
+    if brace == -1:
+        return f"{line[:space]}{{{label}}}{line[space:]}"
+    rest = line[brace + 1:]
+    return f"{line[:brace + 1]}{label}{'' if rest.startswith('}') else ','}{rest}"
 
 
 def merge_expositions(parts: Mapping[int, bytes | None]) -> bytes:
     """One exposition from several workers' (None: the worker did not answer), each series labelled ``worker``.
 
+    The text format is rewritten line by line (no parsing into objects: a
+    scrape must not stall the worker that answers it): each family keeps its
+    ``HELP`` and ``TYPE`` once, followed by every worker's samples.
     ``ctrkit_worker_up{worker}`` says which workers the scrape holds.
 
     >>> from prometheus_client import CollectorRegistry, Counter, generate_latest
     >>> r = CollectorRegistry()
-    >>> Counter("ctrkit_requests", "Requests.", registry=r).inc(3)
+    >>> Counter("ctrkit_requests", "Requests.", ["status"], registry=r).labels("200").inc(3)
     >>> text = merge_expositions({0: generate_latest(r), 1: generate_latest(r), 2: None}).decode()
     >>> [line for line in text.splitlines() if line.startswith(("ctrkit_requests_total", "ctrkit_worker_up"))]
-    ['ctrkit_requests_total{worker="0"} 3.0', 'ctrkit_requests_total{worker="1"} 3.0', 'ctrkit_worker_up{worker="0"} 1.0', 'ctrkit_worker_up{worker="1"} 1.0', 'ctrkit_worker_up{worker="2"} 0.0']
+    ['ctrkit_requests_total{worker="0",status="200"} 3.0', 'ctrkit_requests_total{worker="1",status="200"} 3.0', \
+'ctrkit_worker_up{worker="0"} 1.0', 'ctrkit_worker_up{worker="1"} 1.0', 'ctrkit_worker_up{worker="2"} 0.0']
     """
-    families: dict[str, Metric] = {}
-    up = GaugeMetricFamily(
-        "ctrkit_worker_up", "1 for each worker process whose metrics this scrape holds, 0 for one that did not answer.",
-        labels=["worker"],
-    )
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
     for index, text in sorted(parts.items()):
-        up.add_metric([str(index)], 0.0 if text is None else 1.0)
         if text is None:
             continue
-        for family in text_string_to_metric_families(text.decode("utf-8")):
-            merged = families.get(family.name)
-            if merged is None:
-                merged = families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            merged.samples.extend(s._replace(labels={**s.labels, "worker": str(index)}) for s in family.samples)
-    return generate_latest(_Families([*families.values(), up]))  # type: ignore[arg-type]
+        label = f'worker="{index}"'
+        family = ""
+        for line in text.decode("utf-8").splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                family = line.split(" ", 3)[2]
+                known = headers.setdefault(family, [])
+                samples.setdefault(family, [])
+                if len(known) < 2 and line not in known:
+                    known.append(line)
+            elif line and not line.startswith("#"):
+                samples.setdefault(family, []).append(_with_worker(line, label))
+    up = [
+        "# HELP ctrkit_worker_up 1 for each worker process whose metrics this scrape holds, 0 for one that did "
+        "not answer.",
+        "# TYPE ctrkit_worker_up gauge",
+        *(f'ctrkit_worker_up{{worker="{i}"}} {0.0 if text is None else 1.0}' for i, text in sorted(parts.items())),
+    ]
+    lines = [line for family in samples for line in (*headers.get(family, ()), *samples[family])]
+    return ("\n".join([*lines, *up]) + "\n").encode("utf-8")

@@ -105,10 +105,14 @@ class WorkerSlot:
         self._server = await asyncio.start_unix_server(handle, path=str(self.socket_path))
 
     async def close(self) -> None:
+        """Stops answering siblings and gives the index up."""
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
 
     async def ask(self, index: int, request: str) -> bytes | None:
         """A sibling's answer to ``request``; None when it does not answer in time."""
