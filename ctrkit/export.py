@@ -114,9 +114,9 @@ def feature_entries(feature_columns: Iterable) -> list[dict[str, Any]]:
 def _vocabulary_keys(path: str | None) -> list[str] | None:
     if path is None:
         return None
-    from .layers.utils import _read_vocabulary
+    from .data.readers import read_vocabulary
 
-    return _read_vocabulary(path)[0]
+    return list(read_vocabulary(path))
 
 
 def _signature_shape(entry: Mapping[str, Any]) -> list[int]:

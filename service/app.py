@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 
 from service.http import Receive, Send
@@ -103,7 +104,9 @@ def create_app(
                 await worker.close()
             await registry.close()
 
-    api = FastAPI(
+    # /docs and /redoc load their scripts from the installed fastapi-offline package, not a CDN:
+    # serving hosts often have no internet access
+    api = FastAPIOffline(
         title="ctrkit serving", description=_DESCRIPTION, version="1", lifespan=lifespan,
         default_response_class=Response,
     )

@@ -380,18 +380,36 @@ class ModelRegistry:
         self.generation = 0
         self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
         self._decoders: dict[tuple[Any, ...], Decoder] = {}
+        self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.initial_load_done = False
         self._initial_done = asyncio.Event()
 
     # -- discovery ---------------------------------------------------------------
     def scan(self) -> dict[str, list[int]]:
-        """Models and their version numbers found in the repository (no loading)."""
+        """Models and their version numbers found in the repository (no loading).
+
+        Folders that cannot be served are reported once each in the log: a
+        bundle lying directly in the repository (versions go in
+        ``<repository>/<model>/<version>/``), a folder whose name is not a
+        valid model name, a missing repository.
+        """
         found: dict[str, list[int]] = {}
         if not self.root.is_dir():
+            self._warn_once(f"the model repository {self.root} does not exist or is not a folder")
             return found
         for model_dir in sorted(self.root.iterdir()):
-            if not model_dir.is_dir() or not NAME_RE.fullmatch(model_dir.name) or ".." in model_dir.name:
+            if not model_dir.is_dir() or model_dir.name.startswith("."):
+                continue
+            if (model_dir / "saved_model.pb").is_file() or (model_dir / "feature_spec.json").is_file():
+                self._warn_once(
+                    f"{model_dir} holds a model bundle directly in the repository, which is not served: versions "
+                    f"go in <repository>/<model>/<version>/ (for example {self.root / 'my_model' / '1'})"
+                )
+                continue
+            if not NAME_RE.fullmatch(model_dir.name) or ".." in model_dir.name:
+                self._warn_once(f"{model_dir} is not served: {model_dir.name!r} is not a valid model name "
+                                "(letters, digits, '_', '-', '.')")
                 continue
             try:
                 versions = sorted(
@@ -403,6 +421,11 @@ class ModelRegistry:
             if versions:
                 found[model_dir.name] = versions
         return found
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def _sync_discovered(self, found: dict[str, list[int]]) -> None:
         """Adds new versions; forgets versions whose directory is gone and that hold nothing."""

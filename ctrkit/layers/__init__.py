@@ -6,8 +6,8 @@ reload with `keras.models.load_model` without `custom_objects`; the
 """
 
 from .activation import Dice
-from .core import DNN, LocalActivationUnit, PredictionLayer, RegulationModule
-from .dot_interaction import DotInteraction
+from .core import PredictionLayer, RegulationModule
+from .dnn import DNN
 from .interaction import (
     CIN,
     FM,
@@ -17,6 +17,7 @@ from .interaction import (
     BridgeModule,
     CrossNet,
     CrossNetMix,
+    DotInteraction,
     FEFMLayer,
     FGCNNLayer,
     FieldWiseBiInteraction,
@@ -33,6 +34,7 @@ from .sequence import (
     BiLSTM,
     DynamicGRU,
     KMaxPooling,
+    LocalActivationUnit,
     PositionEncoding,
     SequencePoolingLayer,
     Transformer,

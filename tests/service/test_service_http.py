@@ -277,3 +277,14 @@ def test_openapi_documents_the_generated_schemas(live):
     assert {"instances", "inputs", "context", "candidates"} <= set(request["properties"])
     assert {"422", "503", "504", "415"} <= set(operation["responses"])
     assert httpx.get(f"{live.url}/docs").status_code == 200
+
+
+def test_docs_pages_load_every_asset_from_the_service_itself(live):
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{live.url}{page}").text
+        urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", html)
+        assert urls, html
+        for url in urls:
+            assert not re.match(r"^(https?:)?//", url), f"{page} loads {url} from another host"
+            if url.startswith("/"):
+                assert httpx.get(f"{live.url}{url}").status_code == 200, url

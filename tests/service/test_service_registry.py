@@ -252,3 +252,18 @@ def test_traffic_split_validation_in_the_registry(tmp_path):
             await registry.close()
 
     asyncio.run(main())
+
+
+def test_folders_that_cannot_be_served_are_reported_once(tmp_path, caplog):
+    write_fake_model(tmp_path, "ads", 1)
+    (tmp_path / "3").mkdir()  # an export into the repository itself
+    (tmp_path / "3" / "feature_spec.json").write_text("{}")
+    (tmp_path / "bad name").mkdir()
+    with caplog.at_level("WARNING", logger="service.registry"):
+        with serve(settings(tmp_path, poll_interval_s=0.05), loader=FakeLoader()) as server:
+            time.sleep(0.3)  # several polls
+            assert httpx.get(f"{server.url}/readyz").status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "service.registry"]
+    misplaced = [w for w in warnings if "directly in the repository" in w]
+    assert len(misplaced) == 1 and str(tmp_path / "3") in misplaced[0] and "<repository>/<model>/<version>/" in misplaced[0]
+    assert len([w for w in warnings if "'bad name' is not a valid model name" in w]) == 1
