@@ -28,9 +28,9 @@ from service.registry import BundleLoader, ModelRegistry
 from service.routes import admin, metrics, models, tfserving
 from service.routes.predict import PredictRoutes, openapi_paths
 from service.settings import Settings
-from service.workers import WorkerSlot
+from service.workers import WorkerSlot, join_workers
 
-__all__ = ["ServiceApp", "create_app"]
+__all__ = ["ServiceApp", "create_app", "worker_app"]
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +135,9 @@ def create_app(
 
     api.openapi = openapi  # type: ignore[method-assign]
     return ServiceApp(api, PredictRoutes(predictor))
+
+
+def worker_app() -> ServiceApp:
+    """The app of one worker process under ``ctrkit serve --workers N`` (uvicorn's factory, see :mod:`service.workers`)."""
+    settings, slot = join_workers()
+    return create_app(settings, worker=slot)

@@ -39,7 +39,7 @@ from typing import Any
 from service.process import prepare_process
 from service.settings import Settings
 
-__all__ = ["ENV", "WorkerSlot", "serve_workers", "settings_payload", "worker_app"]
+__all__ = ["ENV", "WorkerSlot", "join_workers", "serve_workers", "settings_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -138,16 +138,18 @@ class WorkerSlot:
         return dict(zip(others, answers))
 
 
-def worker_app() -> Any:
-    """The app of one worker process (uvicorn's factory; the supervisor's settings come in :data:`ENV`)."""
+def join_workers() -> tuple[Settings, WorkerSlot]:
+    """Sets a worker process up from what the supervisor handed over (:data:`ENV`).
+
+    Returns the supervisor's settings and this worker's slot, once logging and
+    TensorFlow's thread pools are set (before TensorFlow runs anything).
+    """
     config = json.loads(os.environ[ENV])
     settings = Settings(**config["settings"])
-    prepare_process(settings, _LOG_FORMAT)  # TensorFlow's thread pools, before TensorFlow runs anything
+    prepare_process(settings, _LOG_FORMAT)
     slot = WorkerSlot(Path(config["run_dir"]), int(config["workers"]))
-    from service.app import create_app
-
     log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
-    return create_app(settings, worker=slot)
+    return settings, slot
 
 
 def serve_workers(settings: Settings, options: dict[str, Any]) -> None:
@@ -163,7 +165,7 @@ def serve_workers(settings: Settings, options: dict[str, Any]) -> None:
     )
     try:
         uvicorn.run(
-            "service.workers:worker_app", factory=True, workers=settings.workers,
+            "service.app:worker_app", factory=True, workers=settings.workers,
             # a worker importing TensorFlow or loading a model may not answer the supervisor's ping at once
             timeout_worker_healthcheck=60, **options,
         )

@@ -241,7 +241,8 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboard():
 def test_dashboard_uses_the_service_metric_names():
     from service.metrics import ServiceMetrics
 
-    metrics = ServiceMetrics(states=lambda: [], depths=lambda: [], process=False)
+    metrics = ServiceMetrics(states=lambda: [], depths=lambda: [], process=False, traffic=lambda: [],
+                             declared=lambda: [])
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     exported = {family.name + suffix for family in metrics.registry.collect()
                 for suffix in suffixes.get(family.type, ("",))}
@@ -251,5 +252,5 @@ def test_dashboard_uses_the_service_metric_names():
     assert used and used <= exported, sorted(used - exported)
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
     for topic in ("requests per second", "latency", "rows per model call", "queue depth", "score distribution",
-                  "errors by status", "serving version"):
+                  "errors by status", "serving version", "declared state"):
         assert topic in titles, topic
