@@ -464,10 +464,7 @@ class ModelRegistry:
             self._sync_discovered(found)
             for name in self.settings.model_versions.keys() - found.keys():
                 log.error("model %s is pinned but not in the repository %s", name, self.root)
-            for name in list(self.models):
-                model = self.models[name]
-                self.read_declared(model)
-                await self.reconcile(model)
+            await self._follow_all()
         finally:
             self.initial_load_done = True
             self._initial_done.set()
@@ -492,12 +489,19 @@ class ModelRegistry:
         if not self.initial_load_done:
             return
         self._sync_discovered(self.scan())
+        await self._follow_all()
+
+    async def _follow_all(self) -> None:
+        """Reads every model's declared state and brings the model to its target (one model's trouble is logged)."""
         for name in list(self.models):
             model = self.models.get(name)
             if model is None:
                 continue
-            self.read_declared(model)
-            await self.reconcile(model)
+            try:
+                self.read_declared(model)
+                await self.reconcile(model)
+            except Exception:
+                log.exception("model %s: following the repository failed", name)
 
     # -- declared state ----------------------------------------------------------------
     def read_declared(self, model: Model) -> None:
@@ -598,7 +602,6 @@ class ModelRegistry:
             model.target = target
             if target.blocked is None:
                 model.applied_generation = target.generation
-            self.generation += 1
             return target
 
     async def _declare(self, model: Model, change: Callable[[Target, DeclaredState], DeclaredState]) -> None:
@@ -818,8 +821,9 @@ class ModelRegistry:
         """Serves the newest version that loads from now on (the ``latest`` policy, declared)."""
         model = self._model(name)
         newest = self._newest_usable(model)
-        if newest:
-            await self._ensure_loaded(model.versions[newest])
+        if not newest:
+            raise NotReady(f"model {name!r} has no version that loads")
+        await self._ensure_loaded(model.versions[newest])
         await self._declare(model, lambda target, state: _declare_route(target, state, newest, primary=newest,
                                                                         latest=True))
         return model
@@ -897,9 +901,10 @@ class ModelRegistry:
         """
         model, mv = self._get(name, version)
         newest = self._newest_usable(model)
+        serving_here = mv in model.route.members()
 
         def drop(target: Target, state: DeclaredState) -> DeclaredState:
-            if version in target.members or mv in model.route.members():
+            if version in target.members or serving_here:
                 what = "in the traffic split" if target.split else "serving"
                 raise Conflict(
                     f"model {name!r} version {version} is {what}; activate another version or change the split first"
