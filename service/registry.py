@@ -509,7 +509,6 @@ class ModelRegistry:
         try:
             current = declared.stamp(model.directory)
         except OSError as exc:
-            current = None
             self._malformed(model, f"{model.directory / declared.FILE_NAME}: cannot be read: {exc}")
             return
         if current == model.declared_stamp and model.declared_error is None:
@@ -629,7 +628,7 @@ class ModelRegistry:
         log.info("model %s: declared generation %d: serving %s%s", model.name, written.generation, written.serving,
                  f", split {written.split}" if written.split else "")
         model.declared, model.declared_error = written, None
-        model.declared_stamp = declared.stamp(model.directory)
+        model.declared_stamp = None  # the next poll reads the file again, in case another process wrote since
         await self.reconcile(model)
 
     def _newest_usable(self, model: Model) -> int:
