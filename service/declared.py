@@ -49,6 +49,7 @@ __all__ = [
     "FILE_NAME",
     "LOCK_NAME",
     "MAX_FILE_BYTES",
+    "MAX_HISTORY",
     "DeclaredState",
     "MalformedState",
     "Stamp",

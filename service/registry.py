@@ -70,8 +70,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_HISTORY = 32
-
 BundleLoader = Callable[[Path], Any]
 
 
@@ -195,7 +193,7 @@ def _declare_route(
     members = set(new_split or ()) | ({primary} if primary is not None else set())
     held = (set(target.hold) | members | set(keep)) - {drop}
     return DeclaredState(generation=state.generation, serving=serving, split=new_split, keep_loaded=sorted(held),
-                         history=new_history[-_HISTORY:], latest_seen=newest)
+                         history=new_history[-declared.MAX_HISTORY:], latest_seen=newest)
 
 
 class ModelVersion:

@@ -16,7 +16,7 @@ without talking to each other.
   nothing serving, the newest version that loads serves) and the target is
   ``blocked``: this process has not converged.
 
->>> from service.declared import DeclaredState
+>>> from service.declared import MAX_HISTORY, DeclaredState
 >>> from service.settings import VersionPolicy
 >>> pinned = DeclaredState(generation=3, serving=2, history=[1], latest_seen=3, keep_loaded=[1, 2, 3])
 >>> t = resolve(pinned, [1, 2, 3], set(), VersionPolicy.LATEST, None, 2)
@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from service.declared import DeclaredState
+from service.declared import MAX_HISTORY, DeclaredState
 from service.settings import VersionPolicy
 
 __all__ = ["Target", "default_state", "resolve"]
@@ -137,13 +137,13 @@ def resolve(
             if not pinned and state.latest_seen:
                 seen = [v for v in usable if v <= state.latest_seen]
                 before = seen[-1:]
-            history = (*state.history, *before, *newer[:-1])[-32:]
-            keep: frozenset[int] = frozenset()
-        else:
-            history, keep = tuple(state.history), frozenset(state.keep_loaded)
-        primary = usable[-1] if usable else None
-        return Target(primary, (), history, keep, _retained(history, primary, retain_versions), True,
-                      state.generation)
+            history = (*state.history, *before, *newer[:-1])[-MAX_HISTORY:]
+            primary = newer[-1]
+            # an automatic switch: what the state held is retired, recent rollback targets may stay loaded
+            return Target(primary, (), history, frozenset(), _retained(history, primary, retain_versions), True,
+                          state.generation)
+        return Target(usable[-1] if usable else None, (), tuple(state.history), frozenset(state.keep_loaded),
+                      frozenset(), True, state.generation)
 
     split: Split = tuple(sorted(state.split.items())) if state.split else ()
     members = [v for v, _ in split] or [state.serving]

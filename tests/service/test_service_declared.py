@@ -137,6 +137,12 @@ def test_targets_under_each_policy():
     latest = DeclaredState(generation=1, serving="latest", latest_seen=3, keep_loaded=[1, 3])
     t = resolve(latest, [1, 2, 3], {3}, SPECIFIC, None, 2)
     assert (t.primary, t.hold) == (2, {1, 2, 3})
+    # once written, "latest" holds what it declares and nothing more (an unloaded version stays unloaded)...
+    written = DeclaredState(generation=4, serving="latest", latest_seen=3, keep_loaded=[3], history=[1, 2])
+    assert resolve(written, [1, 2, 3], set(), LATEST, (3, ()), 2).hold == {3}
+    # ...until a newer version takes over: then the one before it may stay loaded for a rollback
+    t = resolve(written, [1, 2, 3, 4], set(), LATEST, (3, ()), 2)
+    assert (t.primary, t.history, t.keep, t.retain) == (4, (1, 2, 3), set(), {3})
     # a split
     split = DeclaredState(generation=3, serving=2, split={1: 10, 2: 90}, history=[1], latest_seen=2)
     t = resolve(split, [1, 2], set(), LATEST, None, 2)
