@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from service.process import prepare_process
+from service.process import LOG_FORMAT, prepare_process
 from service.settings import Settings
 
 __all__ = ["ENV", "WorkerSlot", "join_workers", "serve_workers", "settings_payload"]
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 ENV = "CTRKIT_WORKER_CONFIG"  # what the supervisor hands its workers (not a CTR_ setting)
 _PEER_TIMEOUT_S = 2.0
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(message)s"
 
 
 def settings_payload(settings: Settings) -> dict[str, Any]:
@@ -146,8 +145,8 @@ def join_workers() -> tuple[Settings, WorkerSlot]:
     """
     config = json.loads(os.environ[ENV])
     settings = Settings(**config["settings"])
-    prepare_process(settings, _LOG_FORMAT)
     slot = WorkerSlot(Path(config["run_dir"]), int(config["workers"]))
+    prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"))
     log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
     return settings, slot
 

@@ -162,7 +162,7 @@ def test_three_processes_follow_the_declared_state_under_load(tmp_path):
                 body = await admin(http, 1, "PUT", "/traffic", {"split": {"2": 90, "3": 10}})
                 step.generation = body["declared"]["generation"]
                 await converge(http, step, serving(2, {"2": 90.0, "3": 10.0}))
-                await asyncio.sleep(2.0)  # the canary takes some traffic everywhere
+                await asyncio.sleep(1.0)  # the canary takes some traffic everywhere
 
                 # roll back through process 2: the canary goes, version 2 serves alone
                 step = Step("rollback", {2})
@@ -231,7 +231,7 @@ def test_three_processes_follow_the_declared_state_under_load(tmp_path):
     assert not failed, f"{len(failed)} of {len(answers)} requests failed: {failed[:3]}"
     for i in range(3):
         assert sum(1 for a in answers if a.process == i) > 50, i
-    assert {a.version for a in answers if a.process == 0} >= {1, 2, 3}
+    assert {a.version for a in answers} == {1, 2, 3}  # 3 only as the canary; the corrupt 4 never
 
     def allowed(a: Answer) -> bool:
         """The version was allowed on the answering process at some instant in [sent, received]."""
