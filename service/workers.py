@@ -48,7 +48,13 @@ _PEER_TIMEOUT_S = 2.0
 
 
 def settings_payload(settings: Settings) -> dict[str, Any]:
-    """The settings as plain JSON values, secrets included, such that ``Settings(**payload) == settings``."""
+    """The settings as plain JSON values, secrets included, such that ``Settings(**payload) == settings``.
+
+    >>> settings = Settings(admin_token="s3cret", workers=2, model_versions={"ads": 3})
+    >>> payload = settings_payload(settings)
+    >>> payload["admin_token"], payload["model_versions"], Settings(**payload) == settings
+    ('s3cret', {'ads': 3}, True)
+    """
     payload = settings.model_dump(mode="json")
     if settings.admin_token is not None:
         payload["admin_token"] = settings.admin_token.get_secret_value()
