@@ -208,6 +208,7 @@ class ModelVersion:
         self.error: str | None = None
         self.error_code: str | None = None
         self.failed_fingerprint: tuple[Any, ...] | None = None
+        self.failed_at: float | None = None
         self.loaded_at: float | None = None
         self.load_seconds: float | None = None
         self.ever_loaded = False
@@ -238,6 +239,8 @@ class ModelVersion:
             info["error"] = self.error
             if admin:
                 info["error_code"] = self.error_code
+                info["failed_at"] = self.failed_at
+                info["load_seconds"] = self.load_seconds  # the failed attempt's
         if self.loaded:
             info["outputs"] = self.outputs
             info["signature"] = self.signature
@@ -310,6 +313,7 @@ class Model:
         self.declared_error: str | None = None
         self.target: Target | None = None
         self.applied_generation: int | None = None
+        self.applied_at: float | None = None  # when this process reached applied_generation (time.time())
         self.lock = asyncio.Lock()
         self.reconcile_lock = asyncio.Lock()
 
@@ -354,6 +358,7 @@ class Model:
             info["declared"] = self.declared.model_dump(mode="json") if self.declared is not None else None
             info["declared_error"] = self.declared_error
             info["applied_generation"] = self.applied_generation
+            info["applied_at"] = self.applied_at
             info["following_latest"] = self.target.following_latest if self.target else None
             info["blocked"] = self.target.blocked if self.target else None
             info["converged"] = self.converged()
@@ -561,73 +566,89 @@ class ModelRegistry:
         that loads serves instead, or the route stays as it is).
         """
         async with model.reconcile_lock:
-            tried: set[int] = set()
-            while True:
-                target = self._target(model, tried)
-                pending = [model.versions[v] for v in target.members if not model.versions[v].loaded]
-                if not pending:
-                    break
-                for mv in pending:
-                    try:
-                        await self._ensure_loaded(mv)
-                    except LoadFailed:
-                        tried.add(mv.version)
-                        break
-            async with model.lock:
-                members = {v: model.versions[v] for v in target.members}
-                route = Route(members.get(target.primary), tuple((members[v], w) for v, w in target.split))
-                if _route_key(route) != _route_key(model.route):
-                    self._set_route(model, route)
-                model.history = list(target.history)
-            for v in sorted(target.keep - set(target.members)):
-                mv = model.versions.get(v)
-                if mv is None or mv.loaded or v in self._failed(model, tried):
-                    continue
+            return await self._reconcile(model)
+
+    async def _reconcile(self, model: Model) -> Target:
+        """:meth:`reconcile`'s work; the caller holds ``model.reconcile_lock``."""
+        tried: set[int] = set()
+        while True:
+            target = self._target(model, tried)
+            pending = [model.versions[v] for v in target.members if not model.versions[v].loaded]
+            if not pending:
+                break
+            for mv in pending:
                 try:
                     await self._ensure_loaded(mv)
                 except LoadFailed:
-                    tried.add(v)
-            for mv in list(model.versions.values()):
-                if mv.loaded and mv.version not in target.hold:
-                    try:
-                        await self._unload(model, mv)
-                    except Conflict:
-                        pass  # it takes requests again
-            if target.blocked is not None and (model.target is None or model.target.blocked != target.blocked):
-                log.error("model %s: cannot serve the declared state (generation %d): %s",
-                          model.name, target.generation, target.blocked)
-            model.target = target
-            if target.blocked is None:
-                model.applied_generation = target.generation
-            return target
+                    tried.add(mv.version)
+                    break
+        async with model.lock:
+            members = {v: model.versions[v] for v in target.members}
+            route = Route(members.get(target.primary), tuple((members[v], w) for v, w in target.split))
+            if _route_key(route) != _route_key(model.route):
+                self._set_route(model, route)
+            model.history = list(target.history)
+        for v in sorted(target.keep - set(target.members)):
+            mv = model.versions.get(v)
+            if mv is None or mv.loaded or v in self._failed(model, tried):
+                continue
+            try:
+                await self._ensure_loaded(mv)
+            except LoadFailed:
+                tried.add(v)
+        for mv in list(model.versions.values()):
+            if mv.loaded and mv.version not in target.hold:
+                try:
+                    await self._unload(model, mv)
+                except Conflict:
+                    pass  # it takes requests again
+        if target.blocked is not None and (model.target is None or model.target.blocked != target.blocked):
+            log.error("model %s: cannot serve the declared state (generation %d): %s",
+                      model.name, target.generation, target.blocked)
+        model.target = target
+        if target.blocked is None and model.applied_generation != target.generation:
+            model.applied_generation, model.applied_at = target.generation, time.time()
+        return target
 
-    async def _declare(self, model: Model, change: Callable[[Target, DeclaredState], DeclaredState]) -> None:
-        """Writes the model's declared state as ``change`` makes it, then applies it here.
+    async def _declare(
+        self,
+        model: Model,
+        change: Callable[[Target, DeclaredState, int], DeclaredState],
+        preload: tuple[ModelVersion, ...] = (),
+    ) -> None:
+        """Loads ``preload`` here, writes the model's declared state as ``change`` makes it, then applies it here.
 
-        ``change(target, state)`` gets the state in the file (read under the
-        lock) and the target it gives in this process, and returns the new
-        state; a :class:`RegistryError` it raises leaves the file as it was.
+        ``change(target, state, newest)`` gets the state in the file (read under
+        the file's lock), the target it gives in this process and the newest
+        version that loads here, and returns the new state; a
+        :class:`RegistryError` it raises leaves the file as it was, and so does a
+        version of ``preload`` that fails to load (:class:`LoadFailed`). The
+        model's reconcile lock is held throughout, so the poller cannot unload a
+        version loaded for the change before the change is declared.
         """
-        self._sync_discovered(self.scan())
-        targets, default = self._targets(model), model.default
+        async with model.reconcile_lock:
+            for mv in preload:
+                await self._ensure_loaded(mv)
+            self._sync_discovered(self.scan())
+            targets, default, newest = self._targets(model), model.default, self._newest_usable(model)
 
-        def make(current: DeclaredState | None) -> DeclaredState:
-            state = current if current is not None else default
-            return change(targets(state), state)
+            def make(current: DeclaredState | None) -> DeclaredState:
+                state = current if current is not None else default
+                return change(targets(state), state, newest)
 
-        try:
-            written = await asyncio.to_thread(declared.update, model.directory, make, model.declared)
-        except OSError as exc:
-            raise StateNotWritable(
-                f"cannot write the declared state of model {model.name!r} "
-                f"({model.directory / declared.FILE_NAME}): {exc.strerror or exc}; "
-                "send admin calls to a process that can write the model repository"
-            ) from exc
-        log.info("model %s: declared generation %d: serving %s%s", model.name, written.generation, written.serving,
-                 f", split {written.split}" if written.split else "")
-        model.declared, model.declared_error = written, None
-        model.declared_stamp = None  # the next poll reads the file again, in case another process wrote since
-        await self.reconcile(model)
+            try:
+                written = await asyncio.to_thread(declared.update, model.directory, make, model.declared)
+            except OSError as exc:
+                raise StateNotWritable(
+                    f"cannot write the declared state of model {model.name!r} "
+                    f"({model.directory / declared.FILE_NAME}): {exc.strerror or exc}; "
+                    "send admin calls to a process that can write the model repository"
+                ) from exc
+            log.info("model %s: declared generation %d: serving %s%s", model.name, written.generation,
+                     written.serving, f", split {written.split}" if written.split else "")
+            model.declared, model.declared_error = written, None
+            model.declared_stamp = None  # the next poll reads the file again, in case another process wrote since
+            await self._reconcile(model)
 
     def _newest_usable(self, model: Model) -> int:
         failed = self._failed(model)
@@ -741,7 +762,8 @@ class ModelRegistry:
                 )
             except Exception as exc:  # a broken bundle must not stop the service
                 mv.state, mv.error, mv.error_code = VersionState.FAILED, f"{type(exc).__name__}: {exc}", _error_code(exc)
-                mv.failed_fingerprint = _fingerprint(mv.path)
+                mv.failed_fingerprint, mv.failed_at = _fingerprint(mv.path), time.time()
+                mv.load_seconds = time.perf_counter() - start
                 self.generation += 1
                 self.metrics.model_loads.labels(mv.model, "failed").inc()
                 log.error("model %s version %s failed to load: %s", mv.model, mv.version, mv.error)
@@ -801,17 +823,15 @@ class ModelRegistry:
     async def load(self, name: str, version: int) -> ModelVersion:
         """Loads and warms up a version (not yet serving) and declares it kept loaded everywhere."""
         model, mv = self._get(name, version)
-        await self._ensure_loaded(mv)  # a version that fails here is never declared
-        newest = self._newest_usable(model)
-        await self._declare(model, lambda target, state: _declare_route(target, state, newest, keep={version}))
+        await self._declare(model, lambda target, state, newest: _declare_route(target, state, newest, keep={version}),
+                            preload=(mv,))  # a version that fails here is never declared
         return mv
 
     async def activate(self, name: str, version: int) -> ModelVersion:
         """Makes a version the only serving one (loading it first), in every process."""
         model, mv = self._get(name, version)
-        await self._ensure_loaded(mv)
-        newest = self._newest_usable(model)
-        await self._declare(model, lambda target, state: _declare_route(target, state, newest, primary=version))
+        await self._declare(model, lambda target, state, newest: _declare_route(target, state, newest,
+                                                                                primary=version), preload=(mv,))
         return mv
 
     async def follow_latest(self, name: str) -> Model:
@@ -820,9 +840,11 @@ class ModelRegistry:
         newest = self._newest_usable(model)
         if not newest:
             raise NotReady(f"model {name!r} has no version that loads")
-        await self._ensure_loaded(model.versions[newest])
-        await self._declare(model, lambda target, state: _declare_route(target, state, newest, primary=newest,
-                                                                        latest=True))
+
+        def follow(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
+            return _declare_route(target, state, newest, primary=newest, latest=True)
+
+        await self._declare(model, follow, preload=(model.versions[newest],))
         return model
 
     async def rollback(self, name: str) -> ModelVersion:
@@ -832,11 +854,8 @@ class ModelRegistry:
         """
         model = self._model(name)
         ahead = self._target(model).rollback_target()
-        if ahead is not None and ahead in model.versions:
-            await self._ensure_loaded(model.versions[ahead])  # refused here before it is declared
-        newest = self._newest_usable(model)
 
-        def back(target: Target, state: DeclaredState) -> DeclaredState:
+        def back(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
             version = target.rollback_target()
             if version is None:
                 raise Conflict(f"model {name!r} has no previous version to roll back to")
@@ -844,7 +863,8 @@ class ModelRegistry:
             del history[len(history) - 1 - history[::-1].index(version):]
             return _declare_route(target, state, newest, primary=version, history=history)
 
-        await self._declare(model, back)
+        # the target is loaded here first: one that fails is refused before it is declared
+        await self._declare(model, back, preload=(model.versions[ahead],) if ahead in model.versions else ())
         if model.route.primary is None:
             raise NotReady(f"model {name!r} has no version serving")
         return model.route.primary
@@ -856,10 +876,9 @@ class ModelRegistry:
         again; a single positive weight is an activation of that version.
         """
         model = self._model(name)
-        newest = self._newest_usable(model)
         if not split:
             if model.route.split:
-                await self._declare(model, lambda target, state: _declare_route(
+                await self._declare(model, lambda target, state, newest: _declare_route(
                     target, state, newest, primary=target.primary if target.split else None))
             return model
         chosen: dict[int, float] = {}
@@ -881,12 +900,12 @@ class ModelRegistry:
         if not chosen:
             raise RegistryError("a traffic split needs at least one positive weight")
 
-        def divide(target: Target, state: DeclaredState) -> DeclaredState:
+        def divide(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
             primary = max(chosen, key=lambda v: (chosen[v], v == target.primary, v))
             return _declare_route(target, state, newest, primary=primary,
                                   split=chosen if len(chosen) > 1 else None)
 
-        await self._declare(model, divide)
+        await self._declare(model, divide, preload=tuple(model.versions[v] for v in chosen))
         return model
 
     # -- unloading -----------------------------------------------------------------
@@ -897,10 +916,9 @@ class ModelRegistry:
         version: the serving one or one in the traffic split.
         """
         model, mv = self._get(name, version)
-        newest = self._newest_usable(model)
         serving_here = mv in model.route.members()
 
-        def drop(target: Target, state: DeclaredState) -> DeclaredState:
+        def drop(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
             if version in target.members or serving_here:
                 what = "in the traffic split" if target.split else "serving"
                 raise Conflict(

@@ -28,7 +28,7 @@ POLL = 0.1
 
 
 def fleet_settings(repo: Path, **overrides):
-    return settings(repo, admin_token=TOKEN, poll_interval_s=POLL, **overrides)
+    return settings(repo, **{"admin_token": TOKEN, "poll_interval_s": POLL, **overrides})
 
 
 def model(url: str) -> dict:
@@ -298,3 +298,19 @@ def test_where_the_declared_state_cannot_be_written_admin_calls_get_503(three_ve
         assert "cannot write the declared state" in answer.json()["detail"]
         assert "a process that can write the model repository" in answer.json()["detail"]
         assert model(server.url)["serving"] == 3 and not (repo / "ads" / declared.FILE_NAME).exists()
+
+
+def test_a_version_loaded_for_an_admin_call_stays_loaded_while_it_is_declared(three_versions):
+    loads = []
+    loader = FakeLoader(delay=0.05)  # a load of a few warm-up calls: the poller runs many times meanwhile
+
+    def counting(path):
+        loads.append(Path(path).name)
+        return loader(path)
+
+    config = fleet_settings(three_versions, poll_interval_s=0.01, model_versions={"ads": 1})
+    with serve(config, loader=counting) as server:
+        for version in (2, 3):
+            answer = httpx.post(f"{server.url}/admin/models/ads/versions/{version}:activate", headers=AUTH)
+            assert answer.status_code == 200 and answer.json()["serving"] == version
+        assert loads == ["1", "2", "3"]  # each loaded once: the poller never unloaded one before it was declared
