@@ -75,7 +75,7 @@ class Fleet:
         self.processes[i].log_path = log
 
     def wait(self, i: int) -> None:
-        wait_ready(self.url(i), self.processes[i], 180, self.processes[i].log_path)
+        wait_ready(self.url(i), self.processes[i], 300, self.processes[i].log_path)
 
     def stop(self, i: int) -> None:
         stop_service(self.processes[i])
