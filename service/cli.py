@@ -67,39 +67,12 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
     return Settings(**vars(namespace))
 
 
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's options for the settings (the same for one process and for each worker)."""
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    try:
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    except ImportError:
-        http = "h11"
-    return dict(
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        http=http,
-        lifespan="on",
-        log_level=settings.log_level.value,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.graceful_timeout_s,
-        server_header=False,
-    )
-
-
 def run(settings: Settings) -> None:
     """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first (in every worker)."""
     if settings.workers > 1:
         from service.workers import serve_workers
 
-        serve_workers(settings, _uvicorn_options(settings))
+        serve_workers(settings)
         return
     import uvicorn
 
@@ -107,9 +80,10 @@ def run(settings: Settings) -> None:
 
     prepare_process(settings)
     from service.app import create_app
+    from service.server import uvicorn_config
 
     app = create_app(settings)
-    config = uvicorn.Config(app, **_uvicorn_options(settings))
+    config = uvicorn_config(app, settings)
     # uvicorn re-raises the signal that stopped it once it has shut down; with
     # these handlers in place that ends run() normally, so the exit status is 0
     for sig in (signal.SIGINT, signal.SIGTERM):

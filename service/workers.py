@@ -39,7 +39,7 @@ from typing import Any
 from service.process import LOG_FORMAT, prepare_process
 from service.settings import Settings
 
-__all__ = ["ENV", "WorkerSlot", "join_workers", "serve_workers", "settings_payload"]
+__all__ = ["ENV", "WorkerSlot", "handed_over", "join_workers", "serve_workers", "settings_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -143,31 +143,41 @@ class WorkerSlot:
         return dict(zip(others, answers))
 
 
+def handed_over() -> tuple[Settings, str, Path, int]:
+    """What the supervisor handed this worker (:data:`ENV`): settings, HTTP implementation, run directory, count."""
+    config = json.loads(os.environ[ENV])
+    return Settings(**config["settings"]), config["http"], Path(config["run_dir"]), int(config["workers"])
+
+
 def join_workers() -> tuple[Settings, WorkerSlot]:
-    """Sets a worker process up from what the supervisor handed over (:data:`ENV`).
+    """Sets a worker process up from what the supervisor handed over.
 
     Returns the supervisor's settings and this worker's slot, once logging and
     TensorFlow's thread pools are set (before TensorFlow runs anything).
     """
-    config = json.loads(os.environ[ENV])
-    settings = Settings(**config["settings"])
-    slot = WorkerSlot(Path(config["run_dir"]), int(config["workers"]))
+    settings, _, run_dir, count = handed_over()
+    slot = WorkerSlot(run_dir, count)
     prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"))
     log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
     return settings, slot
 
 
-def serve_workers(settings: Settings, options: dict[str, Any]) -> None:
+def serve_workers(settings: Settings) -> None:
     """Runs ``settings.workers`` worker processes on one port until SIGINT/SIGTERM; every worker drains first.
 
-    ``options`` are the keyword arguments of :func:`uvicorn.run` that one process would get.
+    The workers run with the options one process would (:func:`service.server.uvicorn_options`); the
+    HTTP protocol, a class bound to the settings, is named by import path instead
+    (:mod:`service.worker_http` builds it again in each worker), since a class made at run time cannot be
+    handed to a spawned process.
     """
     import uvicorn
 
+    from service.server import http_protocol, uvicorn_options
+
     run_dir = tempfile.mkdtemp(prefix="ctrkit-workers-")
-    os.environ[ENV] = json.dumps(
-        {"settings": settings_payload(settings), "run_dir": run_dir, "workers": settings.workers}
-    )
+    os.environ[ENV] = json.dumps({"settings": settings_payload(settings), "http": http_protocol(),
+                                  "run_dir": run_dir, "workers": settings.workers})
+    options = {**uvicorn_options(settings), "http": "service.worker_http:Protocol"}
     try:
         uvicorn.run(
             "service.app:worker_app", factory=True, workers=settings.workers,

@@ -22,6 +22,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from service.contract import AdminModelInfo, AdminModels, AdminVersion, responses
 from service.deps import RegistryDep, require_admin
 from service.errors import PayloadError
 from service.http import json_response
@@ -92,13 +93,7 @@ def parse_split(payload: Any) -> dict[int, float] | None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid model name or version in the URL."},
-    401: {"description": "Missing or wrong bearer token."},
-    403: {"description": "The admin API is disabled (no CTR_ADMIN_TOKEN)."},
-    404: {"description": "Unknown model or version; the answer lists the known ones."},
-    503: {"description": "The declared state cannot be written here (a read-only repository)."},
-}
+_UNWRITABLE = {503: "The declared state cannot be written here (a read-only repository)."}
 
 
 def _generations(registry: ModelRegistry, name: str) -> dict[str, Any]:
@@ -107,6 +102,17 @@ def _generations(registry: ModelRegistry, name: str) -> dict[str, Any]:
     if model is None:
         return {}
     return {"declared_generation": model.state.generation, "applied_generation": model.applied_generation}
+
+
+def _process(request: Request) -> dict[str, Any]:
+    """The answering process: host, pid, worker index, TensorFlow's thread pools and its settings (token hidden)."""
+    info = dict(request.app.state.process)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        info["tf_threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    info["settings"] = request.app.state.settings.model_dump(mode="json")
+    return info
 
 
 def _answer(exc: RegistryError) -> Response:
@@ -128,24 +134,14 @@ async def _split_body(request: Request) -> dict[int, float] | None:
 
 
 @router.get("/models", summary="Every model and version with its state, errors, traffic split and declared state",
-            responses=_ERRORS)
+            responses=responses(AdminModels, 401, 403))
 async def list_models(request: Request, registry: RegistryDep) -> Response:
     return json_response({"process": _process(request), **registry.describe(admin=True)})
 
 
-def _process(request: Request) -> dict[str, Any]:
-    """The answering process: host, pid, worker index, TensorFlow's thread pools and its settings (token hidden)."""
-    info = dict(request.app.state.process)
-    tf = sys.modules.get("tensorflow")
-    if tf is not None:
-        info["tf_threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
-    info["settings"] = request.app.state.settings.model_dump(mode="json")
-    return info
-
-
 @router.post("/models/{name}/versions/{version}:load", summary="Load and warm up a version (not serving yet)",
-             responses={**_ERRORS, 422: {"description": "The version failed to load; it is marked failed."}})
+             responses=responses(AdminVersion, 400, 401, 403, 404, 422, 503,
+                                 why={422: "The version failed to load; it is marked failed.", **_UNWRITABLE}))
 async def load(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
@@ -159,8 +155,9 @@ async def load(name: str, version: str, registry: RegistryDep) -> Response:
 @router.post("/models/{name}/versions/{version}:activate",
              summary="Serve a version (loading it first if needed), or `latest` to follow the newest version; "
                      "in-flight requests finish where they started",
-             responses={**_ERRORS, 409: {"description": "Unloaded while being activated."},
-                        422: {"description": "The version failed to load; nothing changed."}})
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 422, 503,
+                                 why={409: "Unloaded while being activated.",
+                                      422: "The version failed to load; nothing changed.", **_UNWRITABLE}))
 async def activate(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name = _name(name)
@@ -177,7 +174,8 @@ async def activate(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.post("/models/{name}:rollback", summary="Serve the previously serving version again",
-             responses={**_ERRORS, 409: {"description": "No previous version."}})
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 503,
+                                 why={409: "No previous version.", **_UNWRITABLE}))
 async def rollback(name: str, registry: RegistryDep) -> Response:
     try:
         name = _name(name)
@@ -189,7 +187,8 @@ async def rollback(name: str, registry: RegistryDep) -> Response:
 
 
 @router.delete("/models/{name}/versions/{version}", summary="Unload a version once its queued requests finish",
-               responses={**_ERRORS, 409: {"description": "The version serves or is in the traffic split."}})
+               responses=responses(AdminVersion, 400, 401, 403, 404, 409, 503,
+                                   why={409: "The version serves or is in the traffic split.", **_UNWRITABLE}))
 async def unload(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
@@ -201,8 +200,12 @@ async def unload(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.put("/models/{name}/traffic", summary='Split traffic between loaded versions: {"split": {"1": 90, "2": 10}}',
-            responses={**_ERRORS, 409: {"description": "A version in the split is not loaded."},
-                       422: {"description": "Invalid split."}})
+            responses=responses(AdminModelInfo, 400, 401, 403, 404, 408, 409, 422, 503,
+                                why={400: "Invalid model name in the URL, or a split without a positive weight.",
+                                     409: "A version in the split is not loaded.", 422: "Invalid split.",
+                                     **_UNWRITABLE}),
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/TrafficSplit"}}}}})
 async def traffic(name: str, request: Request, registry: RegistryDep) -> Response:
     try:
         name = _name(name)

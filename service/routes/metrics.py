@@ -14,7 +14,8 @@ router = APIRouter()
 
 
 @router.get("/metrics", summary="Prometheus metrics (every worker's, labelled worker=\"<i>\", with --workers)",
-            tags=["health"])
+            tags=["health"], responses={200: {"description": "The Prometheus text exposition.",
+                                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def prometheus(request: Request, metrics: MetricsDep) -> Response:
     own = metrics.exposition()
     worker = request.app.state.worker
