@@ -55,3 +55,25 @@ def test_merged_metrics_hold_every_workers_series_labelled():
         expected = [(s.name, {**s.labels, "worker": w}, s.value) for w in "01" for s in single.samples]
         assert [(s.name, s.labels, s.value) for s in family.samples] == expected, family.name
     assert [(s.labels["worker"], s.value) for s in merged[-1].samples] == [("0", 1.0), ("1", 1.0), ("2", 0.0)]
+
+
+def test_a_worker_builds_the_same_guarded_http_protocol_as_one_process(monkeypatch, tmp_path):
+    import importlib
+    import json
+    import sys
+
+    from service.connections import guarded_protocol
+    from service.workers import ENV
+
+    settings = Settings(header_timeout_s=2.5, body_timeout_s=3.5, max_header_bytes=12345)
+    monkeypatch.setenv(ENV, json.dumps({"settings": settings_payload(settings), "http": "h11",
+                                        "run_dir": str(tmp_path), "workers": 2}))
+    sys.modules.pop("service.worker_http", None)
+    try:
+        worker = importlib.import_module("service.worker_http").Protocol
+    finally:
+        sys.modules.pop("service.worker_http", None)
+    alone = guarded_protocol(settings, "h11")
+    assert worker.__mro__[1] is alone.__mro__[1]
+    assert [(worker.header_timeout, worker.body_timeout, worker.max_header_bytes)] == [
+        (alone.header_timeout, alone.body_timeout, alone.max_header_bytes)] == [(2.5, 3.5, 12345)]
