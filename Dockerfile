@@ -20,7 +20,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/ctrkit
 WORKDIR /src
 # dependencies first (TensorFlow is the big layer): cached until pyproject.toml changes
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 RUN mkdir ctrkit service && touch ctrkit/__init__.py service/__init__.py \
     && /opt/ctrkit/bin/pip install ".[serve]" \
     && /opt/ctrkit/bin/pip uninstall -y ctrkit
@@ -48,7 +48,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home c
     && mkdir -p /models /app \
     && chown ctr:ctr /models
 COPY --from=build /opt/ctrkit /opt/ctrkit
-# training specs, for `ctrkit train /app/specs/<name>/spec.yaml --repository /models/<name>`
+# training specs, for `ctrkit train /app/specs/<name>/spec.yaml --model-repository /models`
 COPY models/criteo_deepfm/spec.yaml /app/specs/criteo_deepfm/spec.yaml
 WORKDIR /app
 USER ctr

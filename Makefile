@@ -1,12 +1,20 @@
-# Quick start:  make serve   (set up, train the demo model if needed, serve it)
-#               make test    (set up, run the test suite)
+# Quick start:  make serve     (set up, train the demo model if needed, serve it)
+#               make test      (set up, run the test suite)
+# Then:         make loadtest  (locust, headless, against the service make serve runs)
+#               make bench     (set up, install wrk if needed, run `ctrkit bench` on the demo model)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make loadtest: simulated users, users started per second, duration
+USERS ?= 20
+SPAWN_RATE ?= 10
+DURATION ?= 20s
 
-.PHONY: serve test demo-model bench clean
+BENCH_ARGS ?=
+
+.PHONY: serve test demo-model loadtest bench wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +36,30 @@ serve: demo-model
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
+
+loadtest: $(VENV)/.installed-loadtest
+	@$(BIN)/python -c "import urllib.request; urllib.request.urlopen('http://$(HOST):$(PORT)/readyz', timeout=5)" 2>/dev/null \
+		|| { echo "no service ready at http://$(HOST):$(PORT): start one first (make serve, in another shell)"; exit 1; }
+	@mkdir -p bench-results
+	$(BIN)/locust -f loadtest/locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(DURATION) \
+		--host http://$(HOST):$(PORT) --csv bench-results/locust --only-summary
+
+# wrk drives the bench's load; apt-get installs it where it exists (with sudo unless root)
+wrk:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+		echo "installing wrk (Debian package wrk) with apt-get"; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; \
+	else \
+		echo "ctrkit bench needs wrk, the HTTP load generator, and there is no apt-get here to install it:" >&2; \
+		echo "  macOS: brew install wrk;  Fedora: sudo dnf install wrk;  Alpine: apk add wrk;" >&2; \
+		echo "  elsewhere build it from https://github.com/wg/wrk and put it on the PATH" >&2; \
+		exit 1; \
+	fi
+
+bench: demo-model $(VENV)/.installed-loadtest wrk
+	$(BIN)/ctrkit bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-*

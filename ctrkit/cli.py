@@ -18,8 +18,8 @@ def _train(args: argparse.Namespace) -> int:
             rows=args.rows,
             epochs=args.epochs,
             export=not args.no_export,
-            repository=args.repository,
-            verbose=args.verbose,
+            repository=args.model_repository,
+            verbose=args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2),
         )
     except (SpecError, FileNotFoundError) as exc:
         print(f"ctrkit train: {exc}", file=sys.stderr)
@@ -55,20 +55,43 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(argv[1:])
 
     parser = argparse.ArgumentParser(prog="ctrkit", description="CTR models: train, export and serve.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="serve a model repository over HTTP (see `ctrkit serve --help`)")
-    commands.add_parser("bench", help="benchmark the service against the raw model (see `ctrkit bench --help`)")
+    commands.add_parser("bench", help="benchmark the service under wrk load (see `ctrkit bench --help`)")
 
-    train = commands.add_parser("train", help="train a model from a spec.yaml and export the next version")
+    train = commands.add_parser(
+        "train",
+        help="train a model from a spec.yaml and export the next version",
+        description="Train the spec's model, print its validation metrics and export the next version "
+        "into <model-repository>/<name>/<n>/, where `ctrkit serve --model-repository` finds it.",
+    )
     train.add_argument("spec", type=Path, help="path to models/<name>/spec.yaml")
-    train.add_argument("--rows", type=int, help="use this many rows instead of the spec's")
-    train.add_argument("--epochs", type=int, help="train this many epochs instead of the spec's")
-    train.add_argument("--repository", type=Path, help="export into this directory (default: the spec's folder)")
+    train.add_argument("--rows", type=int, metavar="N", help="use N rows (default: the spec's data.rows)")
+    train.add_argument("--epochs", type=int, metavar="N", help="train N epochs (default: the spec's training.epochs)")
+    train.add_argument(
+        "--model-repository",
+        type=Path,
+        metavar="PATH",
+        help="the folder of models to export into, as <PATH>/<name>/<n>/ "
+        "(default: the folder above the spec's, e.g. models for models/<name>/spec.yaml)",
+    )
+    train.add_argument("--repository", type=Path, help=argparse.SUPPRESS)
     train.add_argument("--no-export", action="store_true", help="train and evaluate only")
-    train.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras progress output")
+    train.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        help="Keras output: 0 none, 1 a progress bar, 2 one line per epoch "
+        "(default: 1 on a terminal, else 2)",
+    )
     train.set_defaults(handler=_train)
 
     args = parser.parse_args(argv)
+    if args.command == "train" and args.repository is not None:
+        train.error(
+            "--repository is now --model-repository, the folder of models as `ctrkit serve` reads it: "
+            "versions go to <PATH>/<name>/<n>/ (`--repository models/<name>` becomes `--model-repository models`)"
+        )
     return args.handler(args)
 
 

@@ -6,33 +6,57 @@ Changes from the manual's code: `deepctr` -> `ctrkit` in the imports,
 pandas / `ctrkit.data` equivalents (label encoding, min-max scaling, the
 train/test split, log loss and AUC), so the example needs no scikit-learn.
 
-    python examples/run_estimator_pandas.py [DATA_DIR]
+    python examples/run_estimator_pandas.py [--data PATH | --synthetic N] [--epochs N]
 
-DATA_DIR holds criteo_sample.txt (default: ../shared/data next to the
-repository, or the current directory).
+Reads DeepCTR's `criteo_sample.txt` from `$CTRKIT_SAMPLE_DATA` or
+`../shared/data` when it is there; without it, says so and uses 2,000
+synthetic rows from `ctrkit.data.make_criteo`.
 """
 
-import os
-import sys
+import argparse
+from pathlib import Path
 
-import pandas as pd
-import tensorflow as tf
-
+from ctrkit.data import make_criteo, sample_file
 from ctrkit.data.dataset import train_valid_split
 from ctrkit.data.metrics import log_loss, roc_auc_score
 from ctrkit.estimator import DeepFMEstimator, RunConfig
 from ctrkit.estimator.inputs import input_fn_pandas
+import pandas as pd
+import tensorflow as tf
+
+SAMPLE = "criteo_sample.txt"
+SYNTHETIC_ROWS = 2_000
 
 
-def data_dir() -> str:
-    if len(sys.argv) > 1:
-        return sys.argv[1]
-    shared = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")
-    return shared if os.path.exists(os.path.join(shared, "criteo_sample.txt")) else "."
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, metavar="PATH",
+                        help=f"a file like {SAMPLE} (default: DeepCTR's {SAMPLE} when found, else synthetic rows)")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help=f"use N synthetic Criteo-like rows (default: {SYNTHETIC_ROWS:,} when no sample is found)")
+    parser.add_argument("--epochs", type=int, default=1, metavar="N",
+                        help="passes over the training rows (default: %(default)s)")
+    return parser.parse_args(argv)
+
+
+def load(args: argparse.Namespace) -> pd.DataFrame:
+    """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
+    rows = args.synthetic
+    if rows is None:
+        path = args.data or sample_file(SAMPLE)
+        if path is not None:
+            if not path.is_file():
+                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
+            return pd.read_csv(path)
+        rows = SYNTHETIC_ROWS
+        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_criteo)")
+    return make_criteo(rows, seed=0).frame
 
 
 if __name__ == "__main__":
-    data = pd.read_csv(os.path.join(data_dir(), 'criteo_sample.txt'))
+    args = parse_args()
+    data = load(args)
 
     sparse_features = ['C' + str(i) for i in range(1, 27)]
     dense_features = ['I' + str(i) for i in range(1, 14)]
@@ -66,7 +90,8 @@ if __name__ == "__main__":
 
     # Not setting default value for continuous feature. filled with mean.
 
-    train_model_input = input_fn_pandas(train, sparse_features + dense_features, 'label', shuffle=True)
+    train_model_input = input_fn_pandas(train, sparse_features + dense_features, 'label', shuffle=True,
+                                        num_epochs=args.epochs)
     test_model_input = input_fn_pandas(test, sparse_features + dense_features, None, shuffle=False)
 
     # 4.Define Model,train,predict and evaluate

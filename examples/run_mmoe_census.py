@@ -5,14 +5,13 @@ Two tasks are learnt from the UCI census-income data (1994 US census):
 * label_income: does the income exceed $50K?
 * label_marital: has the person never married?
 
-Run it on DeepCTR's `census-income.sample` (by default
-`../shared/data/census-income.sample` from the repository root):
+    python examples/run_mmoe_census.py [--data PATH | --synthetic N] [--epochs N]
 
-    python examples/run_mmoe_census.py [--data PATH] [--epochs 10]
-
-or on synthetic rows of the same format from `ctrkit.data.make_census`:
-
-    python examples/run_mmoe_census.py --synthetic 20000
+Reads DeepCTR's `census-income.sample` from `$CTRKIT_SAMPLE_DATA` or
+`../shared/data` (beside the repository) when it is there, `--data PATH`
+names another file, and `--synthetic N` uses N rows of the same format from
+`ctrkit.data.make_census`; without a sample file it says so and uses 5,000
+synthetic rows.
 """
 
 from __future__ import annotations
@@ -21,14 +20,14 @@ import argparse
 import math
 from pathlib import Path
 
+from ctrkit.data import make_census, roc_auc_score, sample_file, train_valid_split
+from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
+from ctrkit.models import ESMM, MMOE, PLE, SharedBottom
 import numpy as np
 import pandas as pd
 
-from ctrkit.data import make_census, roc_auc_score, train_valid_split
-from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
-from ctrkit.models import ESMM, MMOE, PLE, SharedBottom
-
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "census-income.sample"
+SAMPLE = "census-income.sample"
+SYNTHETIC_ROWS = 5_000
 
 COLUMN_NAMES = [
     "age", "class_worker", "det_ind_code", "det_occ_code", "education", "wage_per_hour", "hs_college",
@@ -50,13 +49,19 @@ TASKS = ["label_income", "label_marital"]
 
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
-    if args.synthetic:
-        return make_census(args.synthetic, seed=args.seed).frame.copy()
-    if not args.data.is_file():
-        raise SystemExit(f"{args.data} not found: pass --data PATH, or --synthetic N for synthetic rows")
-    # The sample's first column is the row id; with one name fewer than
-    # fields, pandas makes it the index.
-    return pd.read_csv(args.data, header=None, names=COLUMN_NAMES)
+    """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
+    rows = args.synthetic
+    if rows is None:
+        path = args.data or sample_file(SAMPLE)
+        if path is not None:
+            if not path.is_file():
+                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
+            # The sample's first column is the row id; with one name fewer than
+            # fields, pandas makes it the index.
+            return pd.read_csv(path, header=None, names=COLUMN_NAMES)
+        rows = SYNTHETIC_ROWS
+        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_census)")
+    return make_census(rows, seed=args.seed).frame.copy()
 
 
 def add_labels(data: pd.DataFrame) -> pd.DataFrame:
@@ -99,11 +104,13 @@ MULTITASK_MODELS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="census-income sample file")
-    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
-                        help="train on N synthetic rows from ctrkit.data.make_census instead")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2020)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, metavar="PATH",
+                        help=f"a file like {SAMPLE} (default: DeepCTR's {SAMPLE} when found, else synthetic rows)")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help=f"use N synthetic census-like rows (default: {SYNTHETIC_ROWS:,} when no sample is found)")
+    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="training epochs (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=2020, help="seed of the synthetic rows and the split (default: %(default)s)")
     parser.add_argument("--model", choices=sorted(MULTITASK_MODELS), default="MMOE",
                         help="the multi-task model (ESMM's second task is read as click-and-conversion)")
     args = parser.parse_args(argv)

@@ -1,13 +1,12 @@
 """Regression on MovieLens with DeepFM: predict a user's rating of a movie.
 
-Run it on DeepCTR's `movielens_sample.txt` (by default
-`../shared/data/movielens_sample.txt` from the repository root):
+    python examples/run_movielens_regression.py [--data PATH | --synthetic N] [--epochs N]
 
-    python examples/run_movielens_regression.py [--data PATH] [--epochs 10]
-
-or on synthetic rows of the same format from `ctrkit.data.make_movielens`:
-
-    python examples/run_movielens_regression.py --synthetic 20000
+Reads DeepCTR's `movielens_sample.txt` from `$CTRKIT_SAMPLE_DATA` or
+`../shared/data` (beside the repository) when it is there, `--data PATH`
+names another file, and `--synthetic N` uses N rows of the same format from
+`ctrkit.data.make_movielens`; without a sample file it says so and uses 20,000
+synthetic rows.
 """
 
 from __future__ import annotations
@@ -15,24 +14,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ctrkit.data import make_movielens, read_movielens, sample_file, train_valid_split
+from ctrkit.feature_column import SparseFeat, get_feature_names
+from ctrkit.models import DeepFM
+import keras
 import numpy as np
 import pandas as pd
 
-from ctrkit.data import make_movielens, read_movielens, train_valid_split
-from ctrkit.feature_column import SparseFeat, get_feature_names
-from ctrkit.models import DeepFM
-
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / ".." / "shared" / "data" / "movielens_sample.txt"
+SAMPLE = "movielens_sample.txt"
+SYNTHETIC_ROWS = 20_000
 SPARSE_FEATURES = ["movie_id", "user_id", "gender", "age", "occupation", "zip"]
 TARGET = ["rating"]
 
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
-    if args.synthetic:
-        return make_movielens(args.synthetic, seed=args.seed).frame.copy()
-    if not args.data.is_file():
-        raise SystemExit(f"{args.data} not found: pass --data PATH, or --synthetic N for synthetic rows")
-    return read_movielens(args.data)
+    """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
+    rows = args.synthetic
+    if rows is None:
+        path = args.data or sample_file(SAMPLE)
+        if path is not None:
+            if not path.is_file():
+                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
+            return read_movielens(path)
+        rows = SYNTHETIC_ROWS
+        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_movielens)")
+    return make_movielens(rows, seed=args.seed).frame.copy()
 
 
 def label_encode(values: pd.Series) -> np.ndarray:
@@ -43,11 +49,13 @@ def label_encode(values: pd.Series) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="movielens sample file")
-    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
-                        help="train on N synthetic rows from ctrkit.data.make_movielens instead")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2020)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, metavar="PATH",
+                        help=f"a file like {SAMPLE} (default: DeepCTR's {SAMPLE} when found, else synthetic rows)")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help=f"use N synthetic MovieLens-like rows (default: {SYNTHETIC_ROWS:,} when no sample is found)")
+    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="training epochs (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=2020, help="seed of the synthetic rows and the split (default: %(default)s)")
     args = parser.parse_args(argv)
 
     data = load(args)
@@ -75,6 +83,9 @@ def main(argv: list[str] | None = None) -> None:
         epochs=args.epochs,
         verbose=2,
         validation_split=0.2,
+        # The ids memorise 16,000 ratings within two epochs: stop when the
+        # validation loss stops falling and keep the best weights.
+        callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
     )
     pred_ans = model.predict(test_model_input, batch_size=256, verbose=0).reshape(-1)
     mse = float(np.mean((test[TARGET[0]].to_numpy() - pred_ans) ** 2))

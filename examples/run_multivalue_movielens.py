@@ -9,11 +9,15 @@ Three variants of DeepCTR's examples:
 * `--hash`: raw strings hashed on the fly inside the model (`use_hash=True`),
   genres padded with "0";
 * `--vocabulary [PATH]`: as `--hash`, but `age` is looked up in a
-  `value,key` vocabulary file (default `movielens_age_vocabulary.csv` beside
-  the data).
+  `value,key` vocabulary file (default: DeepCTR's
+  `movielens_age_vocabulary.csv` when found, else one written from the data).
 
-    python examples/run_multivalue_movielens.py [--hash | --vocabulary [PATH]] [--data PATH] [--epochs 10]
+    python examples/run_multivalue_movielens.py [--hash | --vocabulary [PATH]] [--data PATH | --synthetic N] [--epochs N]
     python examples/run_multivalue_movielens.py --synthetic 20000 --hash
+
+Reads DeepCTR's `movielens_sample.txt` from `$CTRKIT_SAMPLE_DATA` or
+`../shared/data` when it is there; without it, says so and uses 20,000
+synthetic rows from `ctrkit.data.make_movielens`.
 """
 
 from __future__ import annotations
@@ -22,27 +26,32 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ctrkit.data import make_movielens, read_movielens, sample_file, write_vocabulary
+from ctrkit.feature_column import SparseFeat, VarLenSparseFeat, get_feature_names
+from ctrkit.models import DeepFM
 import keras
 import numpy as np
 import pandas as pd
 
-from ctrkit.data import make_movielens, read_movielens, write_vocabulary
-from ctrkit.feature_column import SparseFeat, VarLenSparseFeat, get_feature_names
-from ctrkit.models import DeepFM
-
-DATA_DIR = Path(__file__).resolve().parent.parent / ".." / "shared" / "data"
-DEFAULT_DATA = DATA_DIR / "movielens_sample.txt"
-DEFAULT_VOCABULARY = DATA_DIR / "movielens_age_vocabulary.csv"
+SAMPLE = "movielens_sample.txt"
+VOCABULARY_SAMPLE = "movielens_age_vocabulary.csv"
+SYNTHETIC_ROWS = 20_000
 SPARSE_FEATURES = ["movie_id", "user_id", "gender", "age", "occupation", "zip"]
 TARGET = ["rating"]
 
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
-    if args.synthetic:
-        return make_movielens(args.synthetic, seed=args.seed).frame.copy()
-    if not args.data.is_file():
-        raise SystemExit(f"{args.data} not found: pass --data PATH, or --synthetic N for synthetic rows")
-    return read_movielens(args.data)
+    """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
+    rows = args.synthetic
+    if rows is None:
+        path = args.data or sample_file(SAMPLE)
+        if path is not None:
+            if not path.is_file():
+                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
+            return read_movielens(path)
+        rows = SYNTHETIC_ROWS
+        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_movielens)")
+    return make_movielens(rows, seed=args.seed).frame.copy()
 
 
 def label_encoded(data: pd.DataFrame, weighted: bool, seed: int):
@@ -117,27 +126,30 @@ def vocabulary_file(path: Path | None, data: pd.DataFrame, workdir: str) -> Path
         if not path.is_file():
             raise SystemExit(f"vocabulary file {path} not found")
         return path
-    if DEFAULT_VOCABULARY.is_file():
-        return DEFAULT_VOCABULARY
+    sample = sample_file(VOCABULARY_SAMPLE)
+    if sample is not None:
+        return sample
     written = Path(workdir) / "age_vocabulary.csv"
     ages = sorted(data["age"].astype(str).unique(), key=int)
     write_vocabulary({age: i + 1 for i, age in enumerate(ages)}, written)
-    print(f"{DEFAULT_VOCABULARY} not found: wrote {written}")
+    print(f"no {VOCABULARY_SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: wrote {written}")
     return written
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="movielens sample file")
-    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
-                        help="train on N synthetic rows from ctrkit.data.make_movielens instead")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, metavar="PATH",
+                        help=f"a file like {SAMPLE} (default: DeepCTR's {SAMPLE} when found, else synthetic rows)")
+    source.add_argument("--synthetic", type=int, metavar="N",
+                        help=f"use N synthetic MovieLens-like rows (default: {SYNTHETIC_ROWS:,} when no sample is found)")
     variant = parser.add_mutually_exclusive_group()
     variant.add_argument("--hash", action="store_true", help="hash the raw strings inside the model")
     variant.add_argument("--vocabulary", nargs="?", const="", default=None, metavar="PATH",
                          help="hash, and look age up in a vocabulary file (default: movielens_age_vocabulary.csv)")
     parser.add_argument("--weighted", action="store_true", help="give each genre a weight (label-encoded variant)")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--epochs", type=int, default=10, metavar="N", help="training epochs (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=2020, help="seed of the synthetic rows and the split (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.weighted and (args.hash or args.vocabulary is not None):
         parser.error("--weighted goes with the label-encoded variant only")
@@ -168,9 +180,12 @@ def main(argv: list[str] | None = None) -> None:
             epochs=args.epochs,
             verbose=2,
             validation_split=0.2,
+            # The ids memorise the ratings within a few epochs: stop when the
+            # validation loss stops falling and keep the best weights.
+            callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
         )
     print("genres maxlen", extra["genres"].shape[1])
-    print("validation MSE", round(history.history["val_mse"][-1], 4))
+    print("validation MSE", round(min(history.history["val_mse"]), 4))
 
 
 if __name__ == "__main__":

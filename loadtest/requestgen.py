@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 try:
@@ -32,7 +32,15 @@ except ImportError:  # a plain locust install has no orjson
         return json.dumps(value, separators=(",", ":")).encode()
 
 
-__all__ = ["FORMS", "RequestGenerator", "dumps", "parse_rows_option", "zipf_cum_weights"]
+__all__ = [
+    "FORMS",
+    "RequestGenerator",
+    "context_features",
+    "dumps",
+    "parse_rows_option",
+    "ranking_as_rows",
+    "zipf_cum_weights",
+]
 
 FORMS = ("rows", "columns")
 # distinct raw values drawn for a hashed feature: enough for a long tail, cheap to hold
@@ -59,6 +67,31 @@ def parse_rows_option(text: str | int) -> tuple[int, int]:
     if not 1 <= bounds[0] <= bounds[1]:
         raise ValueError(f"rows per request must satisfy 1 <= LOW <= HIGH, got {text!r}")
     return bounds
+
+
+def context_features(spec: Mapping[str, Any]) -> list[str]:
+    """Features a ranking request sends once, in its context: the first half (rounded up) of each kind.
+
+    For a Criteo-like spec (sparse ``C1``-``C26``, dense ``I1``-``I13``) that is
+    ``C1``-``C13`` and ``I1``-``I7``; weight lists go with their lists, length
+    inputs are left out (the service derives them).
+    """
+    by_kind: dict[str, list[str]] = {}
+    for entry in spec["features"]:
+        if entry.get("kind", "sparse") not in ("length", "weight"):
+            by_kind.setdefault(entry.get("kind", "sparse"), []).append(entry["name"])
+    context = [name for names in by_kind.values() for name in names[: (len(names) + 1) // 2]]
+    context += [e["name"] for e in spec["features"] if e.get("kind") == "weight" and e["weight_of"] in context]
+    return context
+
+
+def ranking_as_rows(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The rows a ranking body scores, in row form: the context merged into every candidate."""
+    context = payload["context"]
+    body: dict[str, Any] = {"instances": [{**context, **candidate} for candidate in payload["candidates"]]}
+    if "model" in payload:
+        body = {"model": payload["model"], **body}
+    return body
 
 
 class _Categorical:
@@ -186,6 +219,25 @@ class RequestGenerator:
             body = {"inputs": self.columns(n)}
         else:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        if model is not None:
+            body = {"model": model, **body}
+        return body
+
+    def ranking_payload(self, n: int, context: Sequence[str], model: str | None = None) -> dict[str, Any]:
+        """A ranking body: ``{"context": {feature: value}, "candidates": [{feature: value}, ...]}``.
+
+        ``context`` names the features sent once (see :func:`context_features`);
+        the ``n`` candidates carry the others.
+        """
+        unknown = set(context) - set(self.names)
+        if unknown:
+            raise ValueError(f"context features not in the spec: {sorted(unknown)}")
+        shared = set(context)
+        rows = self.rows(n + 1)
+        body: dict[str, Any] = {
+            "context": {k: v for k, v in rows[0].items() if k in shared},
+            "candidates": [{k: v for k, v in row.items() if k not in shared} for row in rows[1:]],
+        }
         if model is not None:
             body = {"model": model, **body}
         return body

@@ -11,8 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from loadtest.bench import start_service, stop_service, wait_ready  # noqa: E402
-from loadtest.service_bench import free_port  # noqa: E402
+from loadtest.servers import free_port, start_service, stop_service, wait_ready  # noqa: E402
 
 
 def tiny_columns(with_lists: bool = True) -> list:
@@ -68,7 +67,7 @@ def served(repo: Path, log_dir: Path, extra_args: Sequence[str] = ()) -> Iterato
     """``ctrkit serve`` on a free loopback port, ready; yields its URL and always stops it."""
     port = free_port()
     log_path = log_dir / f"serve-{port}.log"
-    process = start_service(repo, port, list(extra_args), log_path)
+    process = start_service(repo, port, ["--poll-interval-s", "0", "--log-level", "warning", *extra_args], log_path)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, process, 120, log_path)

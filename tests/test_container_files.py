@@ -168,7 +168,7 @@ def test_replicas_serve_the_trained_volume_and_drain_on_stop():
     trainer = SERVICES["trainer"]
     assert "models:/models" in trainer["volumes"]
     script = " ".join(trainer["command"])
-    assert "ctrkit train /app/specs/criteo_deepfm/spec.yaml --repository /models/criteo_deepfm" in script
+    assert "ctrkit train /app/specs/criteo_deepfm/spec.yaml --model-repository /models" in script
     assert ("COPY", "models/criteo_deepfm/spec.yaml /app/specs/criteo_deepfm/spec.yaml") in RUNTIME
     for dependency in REPLICAS:
         assert SERVICES["nginx"]["depends_on"][dependency]["condition"] == "service_healthy"

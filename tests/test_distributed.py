@@ -59,7 +59,7 @@ def test_two_workers_train_from_sharded_tfrecords_and_the_chief_exports(tmp_path
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
 
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    command = [sys.executable, "-m", "ctrkit.cli", "train", str(tmp_path / "spec.yaml"), "--repository", str(tmp_path / "repo"), "--verbose", "0"]
+    command = [sys.executable, "-m", "ctrkit.cli", "train", str(tmp_path / "spec.yaml"), "--model-repository", str(tmp_path / "repo"), "--verbose", "0"]
     workers = [
         subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -76,13 +76,14 @@ def test_two_workers_train_from_sharded_tfrecords_and_the_chief_exports(tmp_path
             worker.kill()
     for worker, (_, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
-    assert f"exported {tmp_path / 'repo' / '1'}" in outputs[0][0]
+    model_dir = tmp_path / "repo" / "two_workers"  # <repository>/<the spec's name>
+    assert f"exported {model_dir / '1'}" in outputs[0][0]
     assert "exported" not in outputs[1][0]
-    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["1"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["1"]
 
     # worker 0 read files 0 and 2 (600 rows), worker 1 file 1 (300 rows): 64-row
     # batches each, 10 synchronous steps, every row seen once.
-    bundle = load_bundle(tmp_path / "repo" / "1")
+    bundle = load_bundle(model_dir / "1")
     training = bundle.spec["training"]
     assert training["rows_seen"] == 900 and training["workers"] == 2 and training["global_step"] == 10
     assert set(training["validation"]) == {"auc", "logloss"}

@@ -42,37 +42,19 @@ def _run_example(name: str, *args: str) -> str:
     return out.getvalue()
 
 
-def _encoded_criteo(rows: int, seed: int) -> pd.DataFrame:
-    """Criteo rows prepared as the manual's TFRecord samples are: label-encoded
-    categoricals, min-max scaled counts."""
-    df = make_criteo(rows, seed=seed).frame
-    for name in SPARSE:
-        df[name] = pd.factorize(df[name].fillna("-1"), sort=True)[0] % 1000
-    dense = df[DENSE].fillna(0)
-    df[DENSE] = (dense - dense.min()) / (dense.max() - dense.min()).replace(0, 1)
-    return df
-
-
-def test_manual_tfrecord_example(tmp_path):
-    if (SAMPLES / "criteo_sample.tr.tfrecords").is_file():
-        output, train_rows = _run_example("run_estimator_tfrecord.py"), 160
-    else:
-        columns = [SparseFeat(c, 1000, dtype="int64") for c in SPARSE] + [DenseFeat(c) for c in DENSE]
-        for name, rows, seed in (("tr", 600, 1), ("te", 200, 2)):
-            write_tfrecord(_encoded_criteo(rows, seed), str(tmp_path / f"criteo_sample.{name}.tfrecords"), columns)
-        output, train_rows = _run_example("run_estimator_tfrecord.py", str(tmp_path)), 600
+@pytest.mark.skipif(not (SAMPLES / "criteo_sample.tr.tfrecords").is_file(), reason="DeepCTR's TFRecord samples are not here")
+def test_manual_tfrecord_example_on_the_sample():
+    # Without the samples, tests/test_examples.py runs the example on synthetic files.
+    output = _run_example("run_estimator_tfrecord.py", "--data", str(SAMPLES))
     result = ast.literal_eval(output.strip().splitlines()[-1])
     assert {"AUC", "LogLoss", "loss", "global_step", "prediction/mean", "label/mean"} <= set(result)
-    assert result["global_step"] == math.ceil(train_rows / 256)
+    assert result["global_step"] == math.ceil(160 / 256)
     assert 0.0 <= result["AUC"] <= 1.0 and math.isfinite(result["LogLoss"]) and math.isfinite(result["loss"])
 
 
-def test_manual_pandas_example(tmp_path):
-    if (SAMPLES / "criteo_sample.txt").is_file():
-        output = _run_example("run_estimator_pandas.py")
-    else:
-        make_criteo(400, seed=3).frame.to_csv(tmp_path / "criteo_sample.txt", index=False)
-        output = _run_example("run_estimator_pandas.py", str(tmp_path))
+@pytest.mark.skipif(not (SAMPLES / "criteo_sample.txt").is_file(), reason="DeepCTR's criteo_sample.txt is not here")
+def test_manual_pandas_example_on_the_sample():
+    output = _run_example("run_estimator_pandas.py", "--data", str(SAMPLES / "criteo_sample.txt"))
     lines = dict(line.rsplit(" ", 1) for line in output.strip().splitlines()[-2:])
     assert math.isfinite(float(lines["test LogLoss"])) and 0.0 <= float(lines["test AUC"]) <= 1.0
 

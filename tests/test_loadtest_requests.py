@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
-from loadtest.requestgen import RequestGenerator, parse_rows_option, zipf_cum_weights
+from loadtest.requestgen import (
+    RequestGenerator,
+    context_features,
+    parse_rows_option,
+    ranking_as_rows,
+    zipf_cum_weights,
+)
 from ctrkit.export import PackedLayout
 from service.decoding import Decoder
 from service.features import parse_features
@@ -88,3 +95,36 @@ def test_rows_option_and_argument_checks():
         RequestGenerator(SPEC).payload(3, "table")
     with pytest.raises(ValueError, match="no features"):
         RequestGenerator({"features": []})
+
+
+def test_context_features_take_the_first_half_of_each_kind():
+    spec = {"features": [{"name": f"C{i}", "kind": "sparse"} for i in range(1, 27)]
+            + [{"name": f"I{i}", "kind": "dense"} for i in range(1, 14)]}
+    assert context_features(spec) == [f"C{i}" for i in range(1, 14)] + [f"I{i}" for i in range(1, 8)]
+    # lists keep their weights beside them; length inputs are never sent
+    context = context_features(SPEC)
+    assert set(context) == {"C1", "city", "I1", "genres"}
+    assert "tags" not in context and "tags_w" not in context and "genres_len" not in context
+
+
+def test_ranking_payload_and_its_rows():
+    generator = RequestGenerator(SPEC, seed=2)
+    context = context_features(SPEC)
+    payload = generator.ranking_payload(7, context, model="m")
+    assert set(payload) == {"model", "context", "candidates"}
+    assert set(payload["context"]) == set(context)
+    assert len(payload["candidates"]) == 7
+    assert all(set(c) == set(generator.names) - set(context) for c in payload["candidates"])
+    rows = ranking_as_rows(payload)
+    assert rows["model"] == "m" and len(rows["instances"]) == 7
+    for row, candidate in zip(rows["instances"], payload["candidates"]):
+        assert row == {**payload["context"], **candidate}
+    # both are valid requests for the service, scoring the same values
+    features = parse_features(SPEC)
+    decoder = Decoder(features, PackedLayout.from_entries(SPEC["features"]), build_schemas("m", 1, features, ["ctr"], 100))
+    ranking, merged = decoder.decode(json.dumps(payload).encode()), decoder.decode(json.dumps(rows).encode())
+    assert ranking.rows == merged.rows == 7
+    for group, matrix in ranking.packed.items():
+        np.testing.assert_array_equal(matrix, merged.packed[group])
+    with pytest.raises(ValueError, match="not in the spec"):
+        generator.ranking_payload(3, ["nope"])

@@ -50,6 +50,19 @@ def sample_data_dir() -> Path | None:
     return None
 
 
+def sample_file(name: str) -> Path | None:
+    """DeepCTR's sample file `name` from `sample_data_dir()`, or None when it
+    is not there (the examples then make synthetic rows).
+
+        >>> sample_file("no_such_sample.txt") is None
+        True
+    """
+    folder = sample_data_dir()
+    if folder is None or not (folder / name).is_file():
+        return None
+    return folder / name
+
+
 def _first_line(path: PathLike) -> str:
     with open(path, encoding="utf-8") as handle:
         return handle.readline().rstrip("\r\n")

@@ -253,6 +253,20 @@ def prepare_rows(spec: TrainingSpec, rows: int | None = None) -> PreparedRows:
     )
 
 
+def model_folder(spec: TrainingSpec, repository: str | Path | None = None) -> Path:
+    """The folder `ctrkit train` exports the spec's versions into:
+    `<repository>/<name>`, the repository being by default the folder above
+    the spec's (`models` for `models/<name>/spec.yaml`), as `ctrkit serve
+    --model-repository` reads it.
+
+        >>> raw = {"data": {}, "features": [], "model": {"class": "DeepFM"}}
+        >>> spec = TrainingSpec.from_dict(raw, Path("models/ads"))
+        >>> model_folder(spec).as_posix(), model_folder(spec, "/srv/models").as_posix()
+        ('models/ads', '/srv/models/ads')
+    """
+    return Path(repository if repository is not None else spec.directory.parent) / spec.name
+
+
 def train_from_spec(
     spec: TrainingSpec,
     *,
@@ -262,7 +276,8 @@ def train_from_spec(
     repository: str | Path | None = None,
     verbose: int | str = "auto",
 ) -> TrainingResult:
-    """Train the spec's model, report validation AUC and log loss, export it.
+    """Train the spec's model, report validation AUC and log loss, export it
+    as the next version in `model_folder(spec, repository)`.
 
     With `data.source: files`, or when `TF_CONFIG` names several workers, the
     rows stream through `ctrkit.data.pipelines` and training runs under
@@ -309,7 +324,7 @@ def train_from_spec(
     if export:
         version_dir = export_model(
             model,
-            Path(repository) if repository else spec.directory,
+            model_folder(spec, repository),
             columns,
             name=spec.name,
             rows_seen=len(y_train[0]) * epochs,
@@ -476,7 +491,7 @@ def train_distributed(
         if export:
             version_dir = export_model(
                 trainer.model,
-                Path(repository) if repository else spec.directory,
+                model_folder(spec, repository),
                 columns,
                 name=spec.name,
                 rows_seen=result.rows,

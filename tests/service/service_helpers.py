@@ -115,6 +115,8 @@ class FakeBundle:
         self.path = Path(path)
         self.spec = json.loads((self.path / "feature_spec.json").read_text())
         self.delay = delay
+        self.gate: threading.Event | None = None  # when set by a test, each call waits for it
+        self.started = threading.Event()
         self.calls: list[int] = []
 
     @property
@@ -130,6 +132,9 @@ class FakeBundle:
         return list(self.spec["model"]["outputs"])
 
     def signature(self, **columns: Any) -> dict[str, np.ndarray]:
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(30)
         if self.delay:
             time.sleep(self.delay)
         rows = len(next(iter(columns.values())))

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 from conftest import make_rows, reference_columns
-from service_helpers import FakeLoader, serve, settings, write_fake_model
+from service_helpers import FakeLoader, metric_value, serve, settings, write_fake_model
 
 JSON = {"content-type": "application/json"}
 
@@ -204,35 +204,42 @@ def test_concurrent_mixed_requests_are_batched_and_never_mixed(deepfm_repo, deep
 def test_overload_answers_503_fast_and_deadline_504(tmp_path):
     write_fake_model(tmp_path, "ads", 1)
     rows = [{"user_id": i, "C1": f"c{i}", "genres": ["a"]} for i in range(8)]
-    # every model call takes 0.3 s, a request may wait 0.4 s, 10 rows fit in the queue
+    # a request may wait 0.4 s, 10 rows fit in the queue; the model hangs until the test lets it go
     config = settings(tmp_path, max_queue_rows=10, max_rows_per_request=10, request_timeout_ms=400, retry_after_s=2)
-    with serve(config, loader=FakeLoader(delay=0.3)) as server:
+    loader = FakeLoader()
+    with serve(config, loader=loader) as server:
+        bundle = loader.bundles["ads/1"]
+        bundle.gate = threading.Event()
+        bundle.started.clear()
         results = {}
 
         def send(key, payload):
             t0 = time.perf_counter()
             results[key] = (post(server.url, payload), time.perf_counter() - t0)
 
-        first = threading.Thread(target=send, args=("first", {"instances": rows}))  # runs at once: 0.3 s
+        first = threading.Thread(target=send, args=("first", {"instances": rows}))  # runs at once, and hangs
         first.start()
-        time.sleep(0.1)
-        second = threading.Thread(target=send, args=("second", {"instances": rows}))  # waits, then too late
+        assert bundle.started.wait(10)
+        second = threading.Thread(target=send, args=("second", {"instances": rows}))  # queues, then too late
         second.start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while metric_value(httpx.get(f"{server.url}/metrics").text, "ctrkit_queue_rows", model="ads") < 8:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         t0 = time.perf_counter()
-        refused = post(server.url, {"instances": rows[:3]})
+        refused = post(server.url, {"instances": rows[:3]})  # no room in the queue
         refused_in = time.perf_counter() - t0
-        first.join()
-        second.join()
+        first.join(10)
+        second.join(10)
+        bundle.gate.set()
         assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
-        assert refused_in < 0.2
-        assert results["first"][0].status_code == 200
+        assert refused_in < 0.3
         late, waited = results["second"]
         assert late.status_code == 504 and "deadline" in late.text
-        assert 0.35 < waited < 1.2
+        assert 0.35 < waited < 2.0
         metrics = httpx.get(f"{server.url}/metrics").text
         assert 'ctrkit_requests_total{endpoint="predict",model="ads",status="503",version="1"} 1.0' in metrics
-        assert 'ctrkit_requests_total{endpoint="predict",model="ads",status="504",version="1"} 1.0' in metrics
+        assert metric_value(metrics, "ctrkit_requests_total", endpoint="predict", model="ads", status="504") == 2
 
 
 def test_readyz_turns_200_after_warm_up(deepfm_repo):

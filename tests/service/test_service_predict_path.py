@@ -173,10 +173,12 @@ def test_a_request_over_the_body_budget_is_refused_before_its_body_is_sent(tmp_p
 
 def test_a_request_past_its_deadline_is_not_computed(tmp_path):
     write_fake_model(tmp_path, "ads", 1)
-    loader = FakeLoader(delay=0.01)
+    loader = FakeLoader()
     with serve(settings(tmp_path, request_timeout_ms=300), loader=loader) as server:
         bundle = loader.bundles["ads/1"]
-        bundle.delay = 0.4  # the model turns slower than its warm-up measured: the queue overruns deadlines
+        bundle.gate = threading.Event()  # the model hangs until the test lets it go
+        bundle.started.clear()
+        calls_before = len(bundle.calls)
         results = {}
 
         def send(key, rows):
@@ -184,14 +186,14 @@ def test_a_request_past_its_deadline_is_not_computed(tmp_path):
 
         first = threading.Thread(target=send, args=("first", 2))
         first.start()
-        time.sleep(0.1)
-        calls_before = len(bundle.calls)
+        assert bundle.started.wait(10)  # the first request's call runs (and hangs)
         late = threading.Thread(target=send, args=("late", 3))
         late.start()
-        first.join()
-        late.join()
-        time.sleep(0.5)  # the call in progress ends; nothing else starts
+        first.join(10)
+        late.join(10)
         assert results["first"].status_code == 504 and results["late"].status_code == 504
+        bundle.gate.set()  # the hung call ends; the late request's rows are past their deadline
+        time.sleep(0.3)
         assert bundle.calls[calls_before:] == [2]  # the late request's 3 rows never reached the model
         metrics = httpx.get(f"{server.url}/metrics").text
         assert metric_value(metrics, "ctrkit_requests_total", endpoint="predict", status="504") == 2

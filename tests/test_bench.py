@@ -1,0 +1,177 @@
+"""``ctrkit bench`` end to end on a tiny model with one-second cases, and the naive peer it compares against."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+
+import numpy as np
+import pytest
+from serve_process import ROOT  # noqa: F401  (puts the repository on sys.path)
+
+from loadtest import bench
+from loadtest.bundles import export_criteo_deepfm
+from loadtest.cases import BodyFactory, standard_cases
+from loadtest.servers import free_port, port_in_use
+
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk)")
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    """A Criteo-shaped DeepFM small enough to load in a second: C1-C4 hashed strings, I1-I3 floats."""
+    repo = tmp_path_factory.mktemp("models")
+    return export_criteo_deepfm(repo, sparse=4, dense=3, embedding_dim=4, hidden_units=(8,), hash_buckets=100)
+
+
+def _two_free_ports() -> int:
+    for _ in range(50):
+        port = free_port()
+        if port < 65535 and not port_in_use("127.0.0.1", port + 1):
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def _close(a: float, b: float) -> bool:
+    return a == pytest.approx(b, rel=1e-6, abs=1e-9)
+
+
+@needs_wrk
+def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
+    out = tmp_path / "out"
+    status = bench.main([
+        "--model-dir", str(tiny_bundle), "--out", str(out), "--port", str(_two_free_ports()),
+        "--seconds", "1", "--rounds", "1", "--warmup", "1", "--bodies", "2",
+        "--overload-seconds", "3", "--probe-rate", "10", "--raw-seconds", "0.05", "--batch-sizes", "1,100",
+        "--serve-arg=--request-timeout-ms=5000",  # the probes' deadline; no 504 on a busy machine
+    ])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "| figure | measured | target | status |" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert (out / "latency_throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the raw model: both signatures at each batch size, rows/s matching ms per call, the best of them
+    raw = report["raw"]
+    assert set(raw) == {"serving_default", "serving_packed"}
+    for by_batch in raw.values():
+        assert set(by_batch) == {"1", "100"}
+        for batch, figures in by_batch.items():
+            assert figures["rows_per_s"] > 0
+            assert _close(figures["rows_per_s"], int(batch) * 1000 / figures["ms_per_call"])
+    assert report["raw_best"]["rows_per_s"] == max(f["rows_per_s"] for b in raw.values() for f in b.values())
+
+    # every case, on the servers it names, each run's figures positive and consistent
+    cases = {c["key"]: c for c in report["cases"]}
+    assert list(cases) == [c.key for c in standard_cases()]
+    assert {k for k, c in cases.items() if "naive" in c["servers"]} == {"1row_1conn", "1row_32conn", "100rows_32conn"}
+    for key, case in cases.items():
+        assert set(case["runs"]) == set(case["servers"])
+        for server, runs in case["runs"].items():
+            assert len(runs) == 1
+            run = runs[0]
+            assert run["connections"] == case["connections"]
+            assert run["requests"] > 0 and run["seconds"] > 0.9
+            assert sum(run["statuses"].values()) == run["requests"] == run["ok"] + run["non_2xx"]
+            assert set(run["statuses"]) == {"200"}, (key, server, run["statuses"])
+            assert _close(run["req_per_s"], run["ok"] / run["seconds"])
+            assert _close(run["rows_per_s"], run["req_per_s"] * case["rows"])
+            lat = run["latency_ms"]
+            assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+            cpu = run["cpu_cores"]
+            assert set(cpu) == {"wrk", "ctrkit", "naive", "machine"}
+            assert 0 < cpu["wrk"] <= 1.05  # one thread
+            assert cpu[server] > 0
+            assert cpu["machine"] + 0.05 >= cpu["wrk"] + cpu["ctrkit"] + cpu["naive"]
+
+    # the targets: every figure of the issue's table, computed from the figures above
+    targets = {t["figure"]: t for t in report["targets"]}
+    assert len(targets) == 11
+    one = cases["1row_1conn"]["runs"]
+    p50_ratio = targets["1 row, 1 connection: p50, ctrkit / naive peer"]["values"][0]
+    assert _close(p50_ratio, one["ctrkit"][0]["latency_ms"]["p50"] / one["naive"][0]["latency_ms"]["p50"])
+    rows = cases["100rows_32conn"]["runs"]["ctrkit"][0]
+    raw_ratio = targets["100 rows (row form), 32 connections: rows/s / raw best"]["values"][0]
+    assert _close(raw_ratio, rows["rows_per_s"] / report["raw_best"]["rows_per_s"])
+    assert len(targets["100 rows (row and column forms), 32 connections: p99 / p50"]["values"]) == 2
+    for target in targets.values():  # met when every run meets it
+        met = [v is not None and (v <= target["limit"] if target["op"] == "<=" else v >= target["limit"])
+               for v in target["values"]]
+        assert target["status"] == ("met" if all(met) else "not met" if not any(met) else
+                                    f"partly ({sum(met)} of {len(met)} runs)")
+
+    # overload: statuses from wrk, rows/s answered 200 from them, the probes against the service's deadline
+    overload = report["overload"]
+    run = overload["wrk"]
+    assert overload["connections"] == 256 and overload["rows"] == 1000
+    assert sum(run["statuses"].values()) == run["requests"] > 0
+    assert _close(overload["rows_per_s_200"], run["statuses"].get("200", 0) * 1000 / run["seconds"])
+    small = overload["small_probes"]
+    assert small["sent"] == 6 and small["deadline_ms"] == 5000
+    in_time = [p for p in small["probes"] if p["status"] in (200, 503) and p["latency_ms"] <= 5000]
+    assert small["answered_in_time"] == len(in_time)
+    large = [p for p in overload["probes"] if p["kind"] == "large"]
+    assert large and all(p["latency_ms"] > 0 for p in overload["probes"])
+    refused = [p["latency_ms"] for p in overload["probes"] if p["status"] == 503]
+    expected = float(np.percentile(refused, 99)) if refused else None
+    assert overload["probe_503_p99_ms"] == (pytest.approx(expected) if refused else None)
+
+
+def test_bench_without_wrk_names_the_package(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert bench.main(["--out", str(tmp_path / "out")]) == 2
+    message = capsys.readouterr().err
+    assert "wrk" in message and "apt-get install wrk" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_bench_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--port", "--host", "--seconds", "--rounds", "--overload-seconds", "--model-dir"):
+        assert option in text
+    assert "(default: 8100)" in text and "(default: 127.0.0.1)" in text and "(default: 20)" in text
+
+
+def test_naive_peer_scores_like_the_bundle(tiny_bundle):
+    import httpx
+
+    from ctrkit.export import load_bundle
+    from loadtest.naive_server import create_app
+    from loadtest.requestgen import RequestGenerator
+
+    bundle = load_bundle(tiny_bundle)
+    rows = RequestGenerator(bundle.spec, seed=4).rows(5)
+
+    async def post():
+        transport = httpx.ASGITransport(app=create_app(tiny_bundle))
+        async with httpx.AsyncClient(transport=transport, base_url="http://peer") as client:
+            return await client.post("/predict", json={"instances": rows})
+
+    answer = asyncio.run(post())
+    assert answer.status_code == 200
+    expected = bundle.predict({name: [row[name] for row in rows] for name in rows[0]})
+    np.testing.assert_allclose(answer.json()["predictions"]["ctr"], expected["ctr"].ravel(), rtol=1e-5)
+
+
+def test_case_bodies(tiny_bundle):
+    spec = json.loads((tiny_bundle / "feature_spec.json").read_text())
+    factory = BodyFactory(spec, count=3)
+    for case in standard_cases():
+        bodies = [json.loads(b.content) for b in factory.bodies(case.form, case.rows)]
+        assert len({json.dumps(b, sort_keys=True) for b in bodies}) == 3  # distinct, rotated by wrk
+        if case.form == "columns":
+            assert all(len(values) == case.rows for b in bodies for values in b["inputs"].values())
+        elif case.form == "ranking":
+            assert all(set(b["context"]) == {"C1", "C2", "I1", "I2"} and len(b["candidates"]) == case.rows
+                       for b in bodies)
+        else:
+            assert all(len(b["instances"]) == case.rows for b in bodies)
+    # the row-form twin of the ranking case scores exactly the ranking bodies' rows
+    ranking = [json.loads(b.content) for b in factory.bodies("ranking", 100)]
+    twins = [json.loads(b.content) for b in factory.bodies("ranking_rows", 100)]
+    for body, twin in zip(ranking, twins):
+        assert twin["instances"] == [{**body["context"], **c} for c in body["candidates"]]
+    assert BodyFactory(spec, count=3).bodies("rows", 5) == factory.bodies("rows", 5)  # reproducible
