@@ -13,6 +13,8 @@ app's lifespan.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,8 +33,9 @@ from service.registry import BundleLoader, ModelRegistry
 from service.routes import admin, metrics, models, oip, tfserving
 from service.routes.predict import PredictRoutes, openapi_paths
 from service.settings import Settings
+from service.workers import WorkerSlot, join_workers
 
-__all__ = ["ServiceApp", "create_app"]
+__all__ = ["ServiceApp", "create_app", "worker_app"]
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +73,21 @@ class ServiceApp:
         await self.api(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, loader: BundleLoader | None = None) -> ServiceApp:
+def create_app(
+    settings: Settings | None = None, *, loader: BundleLoader | None = None, worker: WorkerSlot | None = None
+) -> ServiceApp:
     """Builds the service.
 
     Args:
         settings: configuration; read from ``CTR_*`` environment variables when omitted.
         loader: ``path -> bundle``; :func:`ctrkit.export.load_bundle` by default.
+        worker: this process's place among the workers sharing a port (``--workers``); None when it serves alone.
+            A worker answers its siblings' metrics requests and takes connections only once its first load is done.
     """
     settings = settings or Settings()
     service_metrics = ServiceMetrics(
         states=lambda: registry.version_states(), depths=lambda: registry.queue_depths(),
-        traffic=lambda: registry.traffic(),
+        traffic=lambda: registry.traffic(), declared=lambda: registry.declared_states(),
     )
     registry = ModelRegistry(settings, service_metrics, loader)
     predictor = Predictor(settings, registry, service_metrics)
@@ -100,10 +107,18 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
             await grpc_server.start()  # first: a port in use stops the start-up before anything runs
         registry.start()
         try:
+            if worker is not None:
+                async def answer(request: str) -> bytes:
+                    return service_metrics.exposition() if request == "metrics" else b""
+
+                await worker.listen(answer)
+                await registry.wait_initial_load()
             yield
         finally:
             if grpc_server is not None:  # running calls finish before the batchers drain
                 await grpc_server.stop(settings.graceful_timeout_s)
+            if worker is not None:
+                await worker.close()
             await registry.close()
 
     # /docs and /redoc load their scripts from the installed fastapi-offline package, not a CDN:
@@ -117,6 +132,9 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.registry = registry
     api.state.predictor = predictor
     api.state.grpc = grpc_server
+    api.state.worker = worker
+    api.state.process = {"host": socket.gethostname(), "pid": os.getpid(),
+                         "worker": worker.index if worker is not None else None}
     for group in (models, admin, tfserving, oip, metrics):
         api.include_router(group.router)
     install_handlers(api)
@@ -141,3 +159,9 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
 
     api.openapi = openapi  # type: ignore[method-assign]
     return ServiceApp(api, PredictRoutes(predictor), settings.body_timeout_s)
+
+
+def worker_app() -> ServiceApp:
+    """The app of one worker process under ``ctrkit serve --workers N`` (uvicorn's factory, see :mod:`service.workers`)."""
+    settings, slot = join_workers()
+    return create_app(settings, worker=slot)

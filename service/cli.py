@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import enum
-import logging
 import signal
 import sys
 import types
@@ -69,17 +68,20 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
 
 
 def run(settings: Settings) -> None:
-    """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first."""
+    """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first (in every worker)."""
+    if settings.workers > 1:
+        from service.workers import serve_workers
+
+        serve_workers(settings)
+        return
     import uvicorn
 
-    from service.runner import configure_threads
+    from service.process import prepare_process
 
-    configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
+    prepare_process(settings)
     from service.app import create_app
     from service.server import uvicorn_config
 
-    level = settings.log_level.value.upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     config = uvicorn_config(app, settings)
     # uvicorn re-raises the signal that stopped it once it has shut down; with

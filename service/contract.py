@@ -79,6 +79,7 @@ class VersionInfo(BaseModel):
 class AdminVersionInfo(VersionInfo):
     path: str = Field(description="The version's directory.")
     error_code: str | None = None
+    failed_at: float | None = Field(None, description="When the version failed to load (Unix time).")
     running_calls: int | None = None
 
 
@@ -96,9 +97,19 @@ class Models(BaseModel):
 class AdminModelInfo(ModelInfo):
     versions: list[AdminVersionInfo]  # type: ignore[assignment]
     rollback_to: int | None = None
+    declared: dict[str, Any] | None = Field(
+        None, description="The model's declared state (serving.json) in force; null without a file.")
+    declared_error: str | None = Field(None, description="Why the file on disk is ignored, while it is malformed.")
+    applied_generation: int | None = Field(None, description="The declared generation this process serves.")
+    applied_at: float | None = Field(None, description="When this process reached it (Unix time).")
+    following_latest: bool | None = Field(None, description="The route follows the newest version that loads.")
+    blocked: str | None = Field(None, description="Why this process cannot serve the declared state, if it cannot.")
+    converged: bool | None = Field(None, description="This process serves what the declared state asks for.")
 
 
 class AdminModels(BaseModel):
+    process: dict[str, Any] = Field(
+        description="The answering process: host, pid, worker index, TensorFlow's thread pools, settings.")
     version_policy: str
     poll_interval_s: float
     retain_versions: int
@@ -107,6 +118,8 @@ class AdminModels(BaseModel):
 
 class AdminVersion(AdminVersionInfo):
     model: str
+    declared_generation: int | None = Field(None, description="The generation the change was declared as.")
+    applied_generation: int | None = Field(None, description="The generation this process serves now.")
 
 
 class _Status(BaseModel):

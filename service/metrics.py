@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 from prometheus_client import (
@@ -19,7 +19,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "VersionObserver"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "VersionObserver", "merge_expositions"]
 
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -34,6 +34,8 @@ SCORE_BUCKETS = (
 VersionStates = Callable[[], Iterable[tuple[str, str, str]]]
 QueueDepths = Callable[[], Iterable[tuple[str, str, int]]]
 TrafficShares = Callable[[], Iterable[tuple[str, str, float]]]
+# (model, declared generation, applied generation or None, declared file malformed)
+DeclaredStates = Callable[[], Iterable[tuple[str, int, "int | None", bool]]]
 
 
 class _ScoreHistograms(Collector):
@@ -85,10 +87,12 @@ class _ScoreHistograms(Collector):
 class _StateCollector(Collector):
     """Gauges read at scrape time from the model registry and the batchers."""
 
-    def __init__(self, states: VersionStates, depths: QueueDepths, traffic: TrafficShares | None) -> None:
+    def __init__(self, states: VersionStates, depths: QueueDepths, traffic: TrafficShares | None,
+                 declared: DeclaredStates | None = None) -> None:
         self._states = states
         self._depths = depths
         self._traffic = traffic
+        self._declared = declared
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         versions = GaugeMetricFamily(
@@ -114,6 +118,31 @@ class _StateCollector(Collector):
             for model, version, percent in self._traffic():
                 share.add_metric([model, version], float(percent))
             yield share
+        if self._declared is not None:
+            declared = GaugeMetricFamily(
+                "ctrkit_declared_state_generation",
+                "Generation of the model's declared state (serving.json) this process read (0: no file).",
+                labels=["model"],
+            )
+            applied = GaugeMetricFamily(
+                "ctrkit_applied_state_generation",
+                "Generation of the declared state this process serves; equal to the declared one everywhere "
+                "once the fleet has converged.",
+                labels=["model"],
+            )
+            malformed = GaugeMetricFamily(
+                "ctrkit_declared_state_malformed",
+                "1 while the model's serving.json cannot be used (the last good state is kept).",
+                labels=["model"],
+            )
+            for model, generation, done, bad in self._declared():
+                declared.add_metric([model], float(generation))
+                if done is not None:
+                    applied.add_metric([model], float(done))
+                malformed.add_metric([model], 1.0 if bad else 0.0)
+            yield declared
+            yield applied
+            yield malformed
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -155,11 +184,12 @@ class ServiceMetrics:
         depths: called at scrape time, yields ``(model, version, queued rows)``.
         process: also export the process, platform and GC collectors.
         traffic: called at scrape time, yields ``(model, version, percent of requests)``.
+        declared: called at scrape time, yields ``(model, declared generation, applied generation, malformed)``.
     """
 
     def __init__(
         self, states: VersionStates, depths: QueueDepths, process: bool = True,
-        traffic: TrafficShares | None = None,
+        traffic: TrafficShares | None = None, declared: DeclaredStates | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -205,7 +235,7 @@ class ServiceMetrics:
         )
         self.scores = _ScoreHistograms(SCORE_BUCKETS)
         r.register(self.scores)
-        r.register(_StateCollector(states, depths, traffic))
+        r.register(_StateCollector(states, depths, traffic, declared))
         if process:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
@@ -225,3 +255,55 @@ class ServiceMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _with_worker(line: str, label: str) -> str:
+    """A sample line of the text format with the ``worker`` label added (first, before the others)."""
+    space = line.find(" ")
+    brace = line.find("{", 0, space if space != -1 else len(line))
+    if brace == -1:
+        return f"{line[:space]}{{{label}}}{line[space:]}"
+    rest = line[brace + 1:]
+    return f"{line[:brace + 1]}{label}{'' if rest.startswith('}') else ','}{rest}"
+
+
+def merge_expositions(parts: Mapping[int, bytes | None]) -> bytes:
+    """One exposition from several workers' (None: the worker did not answer), each series labelled ``worker``.
+
+    The text format is rewritten line by line (no parsing into objects: a
+    scrape must not stall the worker that answers it): each family keeps its
+    ``HELP`` and ``TYPE`` once, followed by every worker's samples.
+    ``ctrkit_worker_up{worker}`` says which workers the scrape holds.
+
+    >>> from prometheus_client import CollectorRegistry, Counter, generate_latest
+    >>> r = CollectorRegistry()
+    >>> Counter("ctrkit_requests", "Requests.", ["status"], registry=r).labels("200").inc(3)
+    >>> text = merge_expositions({0: generate_latest(r), 1: generate_latest(r), 2: None}).decode()
+    >>> [line for line in text.splitlines() if line.startswith(("ctrkit_requests_total", "ctrkit_worker_up"))]
+    ['ctrkit_requests_total{worker="0",status="200"} 3.0', 'ctrkit_requests_total{worker="1",status="200"} 3.0', \
+'ctrkit_worker_up{worker="0"} 1.0', 'ctrkit_worker_up{worker="1"} 1.0', 'ctrkit_worker_up{worker="2"} 0.0']
+    """
+    headers: dict[str, list[str]] = {}
+    samples: dict[str, list[str]] = {}
+    for index, text in sorted(parts.items()):
+        if text is None:
+            continue
+        label = f'worker="{index}"'
+        family = ""
+        for line in text.decode("utf-8").splitlines():
+            if line.startswith("# HELP ") or line.startswith("# TYPE "):
+                family = line.split(" ", 3)[2]
+                known = headers.setdefault(family, [])
+                samples.setdefault(family, [])
+                if len(known) < 2 and line not in known:
+                    known.append(line)
+            elif line and not line.startswith("#"):
+                samples.setdefault(family, []).append(_with_worker(line, label))
+    up = [
+        "# HELP ctrkit_worker_up 1 for each worker process whose metrics this scrape holds, 0 for one that did "
+        "not answer.",
+        "# TYPE ctrkit_worker_up gauge",
+        *(f'ctrkit_worker_up{{worker="{i}"}} {0.0 if text is None else 1.0}' for i, text in sorted(parts.items())),
+    ]
+    lines = [line for family in samples for line in (*headers.get(family, ()), *samples[family])]
+    return ("\n".join([*lines, *up]) + "\n").encode("utf-8")

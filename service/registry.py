@@ -13,6 +13,14 @@ request picks its version and enqueues its rows on that version's batcher in
 one step, with no ``await`` in between, so work that started on a version
 finishes there even if the route moves meanwhile; a version is unloaded only
 after its batcher has drained.
+
+Routes follow each model's declared state (:mod:`service.declared`, the file
+``<model>/serving.json`` shared by every process serving the repository): the
+admin methods (:meth:`ModelRegistry.activate`, ``rollback``, ``set_traffic``,
+``load``, ``unload``) write it, and every poll reads it and the version folders
+and brings this process to the :class:`~service.targets.Target` they give
+(:meth:`ModelRegistry.reconcile`), so processes converge within one poll
+interval plus the time to load what the state needs.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ import numpy as np
 
 from ctrkit.export import PackedLayout
 from service.admission import RowEstimate
+from service import declared
 from service.batching import Batcher, Outputs, Packed
+from service.declared import DeclaredState, MalformedState
 from service.decoding import Decoder
 from service.errors import PayloadError, Unavailable
 from service.features import example_row, parse_features, probe_rows
@@ -42,6 +52,7 @@ from service.names import NAME_RE, VERSION_RE
 from service.runner import ModelRunner, check_signature
 from service.schemas import build_schemas
 from service.settings import Settings, VersionPolicy
+from service.targets import Target, default_state, resolve
 
 __all__ = [
     "Conflict",
@@ -53,12 +64,11 @@ __all__ = [
     "NotReady",
     "RegistryError",
     "Route",
+    "StateNotWritable",
     "VersionState",
 ]
 
 log = logging.getLogger(__name__)
-
-_HISTORY = 32
 
 BundleLoader = Callable[[Path], Any]
 
@@ -105,6 +115,12 @@ class LoadFailed(RegistryError):
     status_code = 422
 
 
+class StateNotWritable(RegistryError):
+    """The declared state cannot be written here (a read-only repository, say)."""
+
+    status_code = 503
+
+
 def _error_code(exc: BaseException) -> str:
     """The TensorFlow Serving status code name that describes a load error."""
     if isinstance(exc, FileNotFoundError):
@@ -112,6 +128,12 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, KeyError, TypeError)):
         return "INVALID_ARGUMENT"
     return "UNKNOWN"
+
+
+def _route_key(route: "Route") -> tuple[int | None, tuple[tuple[int, float], ...]]:
+    """``(primary version, ((version, percent), ...))``: what a route does, for comparisons."""
+    return (route.primary.version if route.primary else None,
+            tuple((mv.version, weight) for mv, weight in route.split))
 
 
 def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
@@ -131,6 +153,49 @@ def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(entries)
 
 
+def _declare_route(
+    target: Target,
+    state: DeclaredState,
+    newest: int,
+    *,
+    primary: int | None = None,
+    split: Mapping[int, float] | None = None,
+    latest: bool = False,
+    history: list[int] | None = None,
+    keep: frozenset[int] | set[int] = frozenset(),
+    drop: int | None = None,
+) -> DeclaredState:
+    """The declared state after an admin change of the route in force (``target``).
+
+    Args:
+        newest: the newest version that loads here (``latest_seen``: only a newer one replaces a pin).
+        primary: the new serving version; None keeps the route as declared.
+        split: the canary percents around ``primary``.
+        latest: follow the newest version (``primary`` is that version now).
+        history: the new history; by default a lone serving version the route leaves joins it.
+        keep, drop: versions to add to and remove from those held loaded (everything held now stays).
+    """
+    if primary is None:
+        if target.following_latest or target.primary is None:
+            serving, new_split = "latest", None
+        elif target.blocked is not None:
+            serving, new_split = state.serving, state.split
+        else:
+            serving, new_split = target.primary, dict(target.split) or None
+        new_history = list(target.history)
+    else:
+        serving, new_split = ("latest" if latest else primary), (dict(split) if split else None)
+        new_history = list(target.history) if history is None else list(history)
+        if history is None and target.primary is not None and not target.split and (
+            new_split or primary != target.primary
+        ):
+            new_history.append(target.primary)
+    members = set(new_split or ()) | ({primary} if primary is not None else set())
+    held = (set(target.hold) | members | set(keep)) - {drop}
+    return DeclaredState(generation=state.generation, serving=serving, split=new_split, keep_loaded=sorted(held),
+                         history=new_history[-declared.MAX_HISTORY:], latest_seen=newest)
+
+
 class ModelVersion:
     """One version of a model: its bundle, decoder, runner, batcher and state."""
 
@@ -143,6 +208,7 @@ class ModelVersion:
         self.error: str | None = None
         self.error_code: str | None = None
         self.failed_fingerprint: tuple[Any, ...] | None = None
+        self.failed_at: float | None = None
         self.loaded_at: float | None = None
         self.load_seconds: float | None = None
         self.ever_loaded = False
@@ -184,6 +250,8 @@ class ModelVersion:
             info["error"] = self.error if admin else self.public_error
             if admin:
                 info["error_code"] = self.error_code
+                info["failed_at"] = self.failed_at
+                info["load_seconds"] = self.load_seconds  # the failed attempt's
         if self.loaded:
             info["outputs"] = self.outputs
             info["signature"] = self.signature
@@ -236,15 +304,34 @@ class Route:
 
 
 class Model:
-    """A model name with its versions, its route and the versions that served before."""
+    """A model name with its versions, its route, and the state declared for it.
 
-    def __init__(self, name: str) -> None:
+    ``declared`` is the last good state read from ``serving.json`` (None: no
+    file, so ``default`` applies); ``declared_error`` says why the file on disk
+    is not used, while it is malformed; ``applied_generation`` is the generation
+    this process has brought its route to.
+    """
+
+    def __init__(self, name: str, directory: Path, default: DeclaredState) -> None:
         self.name = name
+        self.directory = directory
         self.versions: dict[int, ModelVersion] = {}
         self.route = Route()
         self.history: list[int] = []  # versions that served alone before, oldest first
-        self.handled: set[int] = set()  # version numbers the version policy has already seen
+        self.default = default
+        self.declared: DeclaredState | None = None
+        self.declared_stamp: declared.Stamp | None = None
+        self.declared_error: str | None = None
+        self.target: Target | None = None
+        self.applied_generation: int | None = None
+        self.applied_at: float | None = None  # when this process reached applied_generation (time.time())
         self.lock = asyncio.Lock()
+        self.reconcile_lock = asyncio.Lock()
+
+    @property
+    def state(self) -> DeclaredState:
+        """The declared state in force: the file's last good content, else the default."""
+        return self.declared if self.declared is not None else self.default
 
     @property
     def serving(self) -> ModelVersion | None:
@@ -263,6 +350,11 @@ class Model:
             return mv
         return None
 
+    def converged(self) -> bool:
+        """This process serves what the declared state in force asks for."""
+        return (self.target is not None and self.target.blocked is None
+                and self.applied_generation == self.state.generation)
+
     def describe(self, admin: bool = False) -> dict[str, Any]:
         route = self.route
         info: dict[str, Any] = {
@@ -274,6 +366,13 @@ class Model:
         if admin:
             target = self.rollback_target()
             info["rollback_to"] = target.version if target else None
+            info["declared"] = self.declared.model_dump(mode="json") if self.declared is not None else None
+            info["declared_error"] = self.declared_error
+            info["applied_generation"] = self.applied_generation
+            info["applied_at"] = self.applied_at
+            info["following_latest"] = self.target.following_latest if self.target else None
+            info["blocked"] = self.target.blocked if self.target else None
+            info["converged"] = self.converged()
         return info
 
 
@@ -298,6 +397,7 @@ class ModelRegistry:
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.initial_load_done = False
+        self._initial_done = asyncio.Event()
 
     # -- discovery ---------------------------------------------------------------
     def scan(self) -> dict[str, list[int]]:
@@ -346,7 +446,8 @@ class ModelRegistry:
         for name, versions in found.items():
             model = self.models.get(name)
             if model is None:
-                model = self.models[name] = Model(name)
+                default = default_state(self.settings.version_policy, self.settings.model_versions.get(name), versions)
+                model = self.models[name] = Model(name, self.root / name, default)
             for v in versions:
                 if v not in model.versions:
                     model.versions[v] = ModelVersion(name, v, self.root / name / str(v))
@@ -355,7 +456,6 @@ class ModelRegistry:
             for v, mv in list(model.versions.items()):
                 if v not in present and mv.state in (VersionState.UNLOADED, VersionState.FAILED):
                     del model.versions[v]
-                    model.handled.discard(v)
             if not model.versions:
                 del self.models[name]
         self.generation += 1
@@ -368,26 +468,20 @@ class ModelRegistry:
         if self.settings.poll_interval_s > 0:
             self._tasks.append(loop.create_task(self._poll_forever(), name="repository-poll"))
 
+    async def wait_initial_load(self) -> None:
+        """Returns once the first load has brought every model to its target (or failed trying)."""
+        await self._initial_done.wait()
+
     async def _initial_load(self) -> None:
-        found = self.scan()
-        self._sync_discovered(found)
-        for name, versions in found.items():
-            model = self.models[name]
-            model.handled.update(versions)
-            pinned = self.settings.model_versions.get(name)
-            candidates = [pinned] if pinned is not None else sorted(versions, reverse=True)
-            for v in candidates:
-                if v not in model.versions:
-                    log.error("model %s: pinned version %s is not in the repository", name, v)
-                    continue
-                try:
-                    await self.activate(name, v)
-                    break
-                except RegistryError as exc:
-                    log.error("model %s version %s did not load: %s", name, v, exc.message)
-        for name in self.settings.model_versions.keys() - found.keys():
-            log.error("model %s is pinned but not in the repository %s", name, self.root)
-        self.initial_load_done = True
+        try:
+            found = self.scan()
+            self._sync_discovered(found)
+            for name in self.settings.model_versions.keys() - found.keys():
+                log.error("model %s is pinned but not in the repository %s", name, self.root)
+            await self._follow_all()
+        finally:
+            self.initial_load_done = True
+            self._initial_done.set()
 
     async def _poll_forever(self) -> None:
         while True:
@@ -398,35 +492,178 @@ class ModelRegistry:
                 log.exception("repository poll failed")
 
     async def poll_once(self) -> None:
-        """Discovers new versions; under the ``latest`` policy loads and activates them.
+        """Reads the repository's version folders and declared states, and follows them.
 
-        Only a version newer than every version seen before moves the route, so
-        admin actions (a rollback, say) stand until the next version appears. A
-        newest version that failed to load is tried again once its files change
-        (a bundle copied in place file by file, for instance).
+        Under the ``latest`` policy a version newer than every version the
+        declared state has seen is loaded and serves, so admin actions (a
+        rollback, say) stand until the next version appears. A version that
+        failed to load is tried again once its files change (a bundle copied in
+        place file by file, for instance).
         """
         if not self.initial_load_done:
             return
-        found = self.scan()
-        self._sync_discovered(found)
-        latest = self.settings.version_policy is VersionPolicy.LATEST
-        for name, versions in found.items():
+        self._sync_discovered(self.scan())
+        await self._follow_all()
+
+    async def _follow_all(self) -> None:
+        """Reads every model's declared state and brings the model to its target (one model's trouble is logged)."""
+        for name in list(self.models):
             model = self.models.get(name)
             if model is None:
                 continue
-            newest = max(versions)
-            mv = model.versions[newest]
-            if newest in model.handled:
-                if not (latest and mv.state is VersionState.FAILED
-                        and mv.failed_fingerprint != _fingerprint(mv.path)):
-                    continue
-                log.info("model %s version %s changed on disk since it failed; loading it again", name, newest)
-            model.handled.add(newest)
-            if latest:
+            try:
+                self.read_declared(model)
+                await self.reconcile(model)
+            except Exception:
+                log.exception("model %s: following the repository failed", name)
+
+    # -- declared state ----------------------------------------------------------------
+    def read_declared(self, model: Model) -> None:
+        """Reads ``serving.json`` when it changed; a malformed file is reported and the last good state kept."""
+        try:
+            current = declared.stamp(model.directory)
+        except OSError as exc:
+            self._malformed(model, f"{model.directory / declared.FILE_NAME}: cannot be read: {exc}")
+            return
+        if current == model.declared_stamp and model.declared_error is None:
+            return
+        model.declared_stamp = current
+        try:
+            state = declared.read(model.directory)
+        except MalformedState as exc:
+            self._malformed(model, exc.message)
+            return
+        if model.declared_error is not None:
+            log.info("model %s: the declared state is valid again", model.name)
+        model.declared_error = None
+        if state != model.declared:
+            if state is None:
+                log.info("model %s: no declared state (%s removed): the version policy applies",
+                         model.name, declared.FILE_NAME)
+            else:
+                log.info("model %s: declared state generation %d: serving %s%s", model.name, state.generation,
+                         state.serving, f", split {state.split}" if state.split else "")
+        model.declared = state
+
+    def _malformed(self, model: Model, message: str) -> None:
+        if message != model.declared_error:
+            kept = model.declared.generation if model.declared is not None else "none (the version policy applies)"
+            log.error("model %s: ignoring a malformed declared state: %s; keeping generation %s",
+                      model.name, message, kept)
+        model.declared_error = message
+
+    def _failed(self, model: Model, also: set[int] = frozenset()) -> set[int]:
+        """Versions that failed to load and whose files have not changed since (or that failed just now)."""
+        return {
+            v for v, mv in model.versions.items()
+            if mv.state is VersionState.FAILED and (v in also or mv.failed_fingerprint == _fingerprint(mv.path))
+        }
+
+    def _targets(self, model: Model, also_failed: set[int] = frozenset()) -> Callable[[DeclaredState], Target]:
+        """``state -> Target`` for this model as this process sees it now (safe to call from another thread)."""
+        versions, failed = sorted(model.versions), self._failed(model, also_failed)
+        current = _route_key(model.route)
+        policy, retain = self.settings.version_policy, self.settings.retain_versions
+        return lambda state: resolve(state, versions, failed, policy, current, retain)
+
+    def _target(self, model: Model, also_failed: set[int] = frozenset()) -> Target:
+        return self._targets(model, also_failed)(model.state)
+
+    async def reconcile(self, model: Model) -> Target:
+        """Brings this process to the model's target: loads what it needs, swaps the route, unloads the rest.
+
+        The route moves only once every version it names is loaded and warmed
+        up; a version that fails to load changes the target (the newest version
+        that loads serves instead, or the route stays as it is).
+        """
+        async with model.reconcile_lock:
+            return await self._reconcile(model)
+
+    async def _reconcile(self, model: Model) -> Target:
+        """:meth:`reconcile`'s work; the caller holds ``model.reconcile_lock``."""
+        tried: set[int] = set()
+        while True:
+            target = self._target(model, tried)
+            pending = [model.versions[v] for v in target.members if not model.versions[v].loaded]
+            if not pending:
+                break
+            for mv in pending:
                 try:
-                    await self.activate(name, newest, automatic=True)
-                except RegistryError as exc:
-                    log.error("model %s version %s not activated: %s", name, newest, exc.message)
+                    await self._ensure_loaded(mv)
+                except LoadFailed:
+                    tried.add(mv.version)
+                    break
+        async with model.lock:
+            members = {v: model.versions[v] for v in target.members}
+            route = Route(members.get(target.primary), tuple((members[v], w) for v, w in target.split))
+            if _route_key(route) != _route_key(model.route):
+                self._set_route(model, route)
+            model.history = list(target.history)
+        for v in sorted(target.keep - set(target.members)):
+            mv = model.versions.get(v)
+            if mv is None or mv.loaded or v in self._failed(model, tried):
+                continue
+            try:
+                await self._ensure_loaded(mv)
+            except LoadFailed:
+                tried.add(v)
+        for mv in list(model.versions.values()):
+            if mv.loaded and mv.version not in target.hold:
+                try:
+                    await self._unload(model, mv)
+                except Conflict:
+                    pass  # it takes requests again
+        if target.blocked is not None and (model.target is None or model.target.blocked != target.blocked):
+            log.error("model %s: cannot serve the declared state (generation %d): %s",
+                      model.name, target.generation, target.blocked)
+        model.target = target
+        if target.blocked is None and model.applied_generation != target.generation:
+            model.applied_generation, model.applied_at = target.generation, time.time()
+        return target
+
+    async def _declare(
+        self,
+        model: Model,
+        change: Callable[[Target, DeclaredState, int], DeclaredState],
+        preload: tuple[ModelVersion, ...] = (),
+    ) -> None:
+        """Loads ``preload`` here, writes the model's declared state as ``change`` makes it, then applies it here.
+
+        ``change(target, state, newest)`` gets the state in the file (read under
+        the file's lock), the target it gives in this process and the newest
+        version that loads here, and returns the new state; a
+        :class:`RegistryError` it raises leaves the file as it was, and so does a
+        version of ``preload`` that fails to load (:class:`LoadFailed`). The
+        model's reconcile lock is held throughout, so the poller cannot unload a
+        version loaded for the change before the change is declared.
+        """
+        async with model.reconcile_lock:
+            for mv in preload:
+                await self._ensure_loaded(mv)
+            self._sync_discovered(self.scan())
+            targets, default, newest = self._targets(model), model.default, self._newest_usable(model)
+
+            def make(current: DeclaredState | None) -> DeclaredState:
+                state = current if current is not None else default
+                return change(targets(state), state, newest)
+
+            try:
+                written = await asyncio.to_thread(declared.update, model.directory, make, model.declared)
+            except OSError as exc:
+                raise StateNotWritable(
+                    f"cannot write the declared state of model {model.name!r} "
+                    f"({model.directory / declared.FILE_NAME}): {exc.strerror or exc}; "
+                    "send admin calls to a process that can write the model repository"
+                ) from exc
+            log.info("model %s: declared generation %d: serving %s%s", model.name, written.generation,
+                     written.serving, f", split {written.split}" if written.split else "")
+            model.declared, model.declared_error = written, None
+            model.declared_stamp = None  # the next poll reads the file again, in case another process wrote since
+            await self._reconcile(model)
+
+    def _newest_usable(self, model: Model) -> int:
+        failed = self._failed(model)
+        return max((v for v in model.versions if v not in failed), default=0)
 
     async def close(self) -> None:
         """Stops background work and drains every batcher."""
@@ -536,7 +773,8 @@ class ModelRegistry:
                 )
             except Exception as exc:  # a broken bundle must not stop the service
                 mv.state, mv.error, mv.error_code = VersionState.FAILED, f"{type(exc).__name__}: {exc}", _error_code(exc)
-                mv.failed_fingerprint = _fingerprint(mv.path)
+                mv.failed_fingerprint, mv.failed_at = _fingerprint(mv.path), time.time()
+                mv.load_seconds = time.perf_counter() - start
                 self.generation += 1
                 self.metrics.model_loads.labels(mv.model, "failed").inc()
                 log.error("model %s version %s failed to load: %s", mv.model, mv.version, mv.error)
@@ -575,19 +813,9 @@ class ModelRegistry:
             gc.freeze()
             return mv
 
-    async def load(self, name: str, version: int) -> ModelVersion:
-        """Loads and warms up a version (not yet serving); a no-op if it is loaded."""
-        _, mv = self._get(name, version)
-        return await self._ensure_loaded(mv)
-
     # -- routing -------------------------------------------------------------------
-    def _set_route(self, model: Model, route: Route, remember: bool = True) -> None:
+    def _set_route(self, model: Model, route: Route) -> None:
         old = model.route
-        if remember and old.primary is not None and not old.split and (
-            route.split or route.primary is not old.primary
-        ):
-            model.history.append(old.primary.version)
-            del model.history[:-_HISTORY]
         model.route = route  # the atomic swap
         members = route.members()
         for mv in old.members():
@@ -602,87 +830,117 @@ class ModelRegistry:
         elif route.primary is not old.primary or old.split:
             log.info("model %s now serves version %s", model.name, route.primary.version if route.primary else None)
 
-    async def activate(self, name: str, version: int, *, automatic: bool = False) -> ModelVersion:
-        """Makes a version the only serving one, loading it first if needed.
-
-        ``automatic`` marks an activation by the version policy: loaded versions
-        beyond ``retain_versions`` (the serving one and the most recent ones
-        before it) are then unloaded once drained.
-        """
+    # -- admin changes: each writes the declared state, then applies it here ------------
+    async def load(self, name: str, version: int) -> ModelVersion:
+        """Loads and warms up a version (not yet serving) and declares it kept loaded everywhere."""
         model, mv = self._get(name, version)
-        await self._ensure_loaded(mv)
-        async with model.lock:
-            if not mv.loaded:
-                raise Conflict(f"model {name!r} version {version} was unloaded while being activated")
-            if model.route.primary is not mv or model.route.split:
-                self._set_route(model, Route(mv))
-        if automatic:
-            await self._retire_surplus(model)
+        await self._declare(model, lambda target, state, newest: _declare_route(target, state, newest, keep={version}),
+                            preload=(mv,))  # a version that fails here is never declared
         return mv
 
+    async def activate(self, name: str, version: int) -> ModelVersion:
+        """Makes a version the only serving one (loading it first), in every process."""
+        model, mv = self._get(name, version)
+        await self._declare(model, lambda target, state, newest: _declare_route(target, state, newest,
+                                                                                primary=version), preload=(mv,))
+        return mv
+
+    async def follow_latest(self, name: str) -> Model:
+        """Serves the newest version that loads from now on (the ``latest`` policy, declared)."""
+        model = self._model(name)
+        newest = self._newest_usable(model)
+        if not newest:
+            raise NotReady(f"model {name!r} has no version that loads")
+
+        def follow(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
+            return _declare_route(target, state, newest, primary=newest, latest=True)
+
+        await self._declare(model, follow, preload=(model.versions[newest],))
+        return model
+
     async def rollback(self, name: str) -> ModelVersion:
-        """Serves the version that served alone before the current route, again.
+        """Serves the version that served alone before the current route, again, in every process.
 
         A canary split is dropped; repeated rollbacks go further back in history.
         """
         model = self._model(name)
-        while True:
-            target = model.rollback_target()
-            if target is None:
+        ahead = self._target(model).rollback_target()
+
+        def back(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
+            version = target.rollback_target()
+            if version is None:
                 raise Conflict(f"model {name!r} has no previous version to roll back to")
-            await self._ensure_loaded(target)
-            async with model.lock:
-                if model.rollback_target() is not target or not target.loaded:
-                    continue  # the route moved meanwhile; look again
-                index = len(model.history) - 1 - model.history[::-1].index(target.version)
-                del model.history[index:]
-                self._set_route(model, Route(target), remember=False)
-                return target
+            history = list(target.history)
+            del history[len(history) - 1 - history[::-1].index(version):]
+            return _declare_route(target, state, newest, primary=version, history=history)
+
+        # the target is loaded here first: one that fails is refused before it is declared
+        await self._declare(model, back, preload=(model.versions[ahead],) if ahead in model.versions else ())
+        if model.route.primary is None:
+            raise NotReady(f"model {name!r} has no version serving")
+        return model.route.primary
 
     async def set_traffic(self, name: str, split: Mapping[int, float] | None) -> Model:
-        """Splits requests naming no version between loaded versions by percent.
+        """Splits requests naming no version between loaded versions by percent, in every process.
 
         ``None`` or an empty mapping gives every request to the serving version
         again; a single positive weight is an activation of that version.
         """
         model = self._model(name)
-        async with model.lock:
-            if not split:
-                if model.route.split and model.route.primary is not None:
-                    self._set_route(model, Route(model.route.primary))
-                return model
-            chosen = []
-            for v, weight in sorted(split.items()):
-                mv = model.versions.get(v)
-                if mv is None:
-                    raise ModelNotFound(
-                        f"model {name!r} has no version {v}; known versions: "
-                        f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
-                        known=sorted(model.versions),
-                    )
-                if weight > 0:
-                    if not mv.loaded:
-                        raise Conflict(
-                            f"model {name!r} version {v} is {mv.state.value}, not loaded: "
-                            f"load it first (POST /admin/models/{name}/versions/{v}:load)"
-                        )
-                    chosen.append((mv, float(weight)))
-            if not chosen:
-                raise RegistryError("a traffic split needs at least one positive weight")
-            current = model.route.primary
-            primary = max(chosen, key=lambda p: (p[1], p[0] is current, p[0].version))[0]
-            self._set_route(model, Route(primary, tuple(chosen) if len(chosen) > 1 else ()))
+        if not split:
+            if model.route.split:
+                await self._declare(model, lambda target, state, newest: _declare_route(
+                    target, state, newest, primary=target.primary if target.split else None))
             return model
+        chosen: dict[int, float] = {}
+        for v, weight in sorted(split.items()):
+            mv = model.versions.get(v)
+            if mv is None:
+                raise ModelNotFound(
+                    f"model {name!r} has no version {v}; known versions: "
+                    f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
+                    known=sorted(model.versions),
+                )
+            if weight > 0:
+                if not mv.loaded:
+                    raise Conflict(
+                        f"model {name!r} version {v} is {mv.state.value}, not loaded: "
+                        f"load it first (POST /admin/models/{name}/versions/{v}:load)"
+                    )
+                chosen[v] = float(weight)
+        if not chosen:
+            raise RegistryError("a traffic split needs at least one positive weight")
+
+        def divide(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
+            primary = max(chosen, key=lambda v: (chosen[v], v == target.primary, v))
+            return _declare_route(target, state, newest, primary=primary,
+                                  split=chosen if len(chosen) > 1 else None)
+
+        await self._declare(model, divide, preload=tuple(model.versions[v] for v in chosen))
+        return model
 
     # -- unloading -----------------------------------------------------------------
     async def unload(self, name: str, version: int) -> ModelVersion:
-        """Unloads a version after its queued and running batches finish.
+        """Unloads a version in every process, after its queued and running batches finish.
 
         Refused (:class:`Conflict`) for a version that takes requests naming no
         version: the serving one or one in the traffic split.
         """
         model, mv = self._get(name, version)
-        return await self._unload(model, mv)
+        serving_here = mv in model.route.members()
+
+        def drop(target: Target, state: DeclaredState, newest: int) -> DeclaredState:
+            if version in target.members or serving_here:
+                what = "in the traffic split" if target.split else "serving"
+                raise Conflict(
+                    f"model {name!r} version {version} is {what}; activate another version or change the split first"
+                )
+            return _declare_route(target, state, newest, drop=version)
+
+        await self._declare(model, drop)
+        if mv.state is VersionState.FAILED:
+            await self._unload(model, mv)  # forget the failure too
+        return mv
 
     async def _unload(self, model: Model, mv: ModelVersion) -> ModelVersion:
         async with mv.load_lock:
@@ -706,19 +964,6 @@ class ModelRegistry:
             self.metrics.forget(model.name, mv.version_label)
             log.info("model %s version %s unloaded", model.name, mv.version)
             return mv
-
-    async def _retire_surplus(self, model: Model) -> None:
-        keep = {mv.version for mv in model.route.members()}
-        for v in reversed(model.history):
-            if len(keep) >= self.settings.retain_versions:
-                break
-            keep.add(v)
-        for mv in list(model.versions.values()):
-            if mv.loaded and mv.version not in keep:
-                try:
-                    await self._unload(model, mv)
-                except Conflict:
-                    pass  # it took traffic again meanwhile
 
     # -- lookups -------------------------------------------------------------------
     def resolve(self, name: str | None, version: int | None) -> ModelVersion:
@@ -785,6 +1030,11 @@ class ModelRegistry:
             for mv in list(model.versions.values()):
                 if mv.batcher is not None:
                     yield model.name, mv.version_label, mv.batcher.queued_rows
+
+    def declared_states(self) -> Iterator[tuple[str, int, int | None, bool]]:
+        """``(model, declared generation, applied generation, file malformed)`` per model."""
+        for model in list(self.models.values()):
+            yield model.name, model.state.generation, model.applied_generation, model.declared_error is not None
 
     def traffic(self) -> Iterator[tuple[str, str, float]]:
         """``(model, version, percent)`` of requests naming no version, per loaded version."""

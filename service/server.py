@@ -22,7 +22,7 @@ import uvicorn
 from service.connections import guarded_protocol
 from service.settings import Settings
 
-__all__ = ["uvicorn_config"]
+__all__ = ["http_protocol", "uvicorn_config", "uvicorn_options"]
 
 
 def _installed(module: str) -> bool:
@@ -33,14 +33,18 @@ def _installed(module: str) -> bool:
     return True
 
 
-def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
-    """The uvicorn configuration serving ``app`` with ``settings``; ``overrides`` are further uvicorn options."""
-    http = "httptools" if _installed("httptools") else "h11"
-    options: dict[str, Any] = dict(
+def http_protocol() -> str:
+    """The HTTP implementation the service runs on: httptools when installed, else h11."""
+    return "httptools" if _installed("httptools") else "h11"
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The keyword arguments of :class:`uvicorn.Config` (and :func:`uvicorn.run`) for ``settings``."""
+    return dict(
         host=settings.host,
         port=settings.port,
         loop="uvloop" if _installed("uvloop") else "asyncio",
-        http=guarded_protocol(settings, http),
+        http=guarded_protocol(settings, http_protocol()),
         lifespan="on",
         log_level=settings.log_level.value,
         access_log=settings.access_log,
@@ -50,5 +54,8 @@ def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Co
         h11_max_incomplete_event_size=settings.max_header_bytes,
         server_header=False,
     )
-    options.update(overrides)
-    return uvicorn.Config(app, **options)
+
+
+def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """The uvicorn configuration serving ``app`` with ``settings``; ``overrides`` are further uvicorn options."""
+    return uvicorn.Config(app, **{**uvicorn_options(settings), **overrides})

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     model_workers: int = Field(
         1, ge=1, description="Model calls running at once per model version (threads)."
     )
+    workers: int = Field(
+        1, ge=1, le=64,
+        description="Server processes sharing the port, each with its own copy of the models "
+        "(all follow the repository's declared state).",
+    )
     tf_intra_op_threads: int = Field(
         1, ge=0, description="TensorFlow threads inside one operation (0: one per core)."
     )

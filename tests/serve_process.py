@@ -48,6 +48,20 @@ def export_tiny_models(repo: Path, names: Sequence[str]) -> Path:
     return repo
 
 
+def export_versions(repo: Path, name: str, count: int) -> Path:
+    """Exports versions 1..``count`` of a small DeepFM without list features (other seeds, other scores)."""
+    import keras
+
+    from ctrkit.export import export_model
+    from ctrkit.models import DeepFM
+
+    columns = tiny_columns(with_lists=False)
+    for seed in range(count):
+        keras.utils.set_random_seed(seed)
+        export_model(DeepFM(columns, columns, dnn_hidden_units=(4,)), repo / name, columns)
+    return repo
+
+
 @contextmanager
 def served(repo: Path, log_dir: Path, extra_args: Sequence[str] = ()) -> Iterator[str]:
     """``ctrkit serve`` on a free loopback port, ready; yields its URL and always stops it."""

@@ -159,7 +159,9 @@ def test_replicas_serve_the_trained_volume_and_drain_on_stop():
     for name in REPLICAS:
         service = SERVICES[name]
         assert "command" not in service  # the image's CMD, checked above
-        assert "models:/models:ro" in service["volumes"]
+        assert "models:/models" in service["volumes"]  # writable: the admin routes write the declared state
+        assert service["environment"]["CTR_ADMIN_TOKEN"] == "${CTR_ADMIN_TOKEN:-}"
+        assert float(service["environment"]["CTR_POLL_INTERVAL_S"]) > 0  # replicas follow the declared state
         assert service["depends_on"]["trainer"]["condition"] == "service_completed_successfully"
         assert "/readyz" in " ".join(service["healthcheck"]["test"])
         graceful = float(service["environment"]["CTR_GRACEFUL_TIMEOUT_S"])
@@ -199,6 +201,8 @@ def test_nginx_balances_every_replica():
     listen = re.search(r"listen\s+(\d+);", conf).group(1)
     assert any(p.endswith(f":{listen}") for p in SERVICES["nginx"]["ports"])
     assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["nginx"]["volumes"]
+    # admin calls reach the replicas through the balancer (and every replica through the repository)
+    assert not re.search(r"location[^{]*/admin", conf) and "compose exec" not in conf
 
 
 def test_prometheus_scrapes_every_replica():
@@ -238,7 +242,8 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboard():
 def test_dashboard_uses_the_service_metric_names():
     from service.metrics import ServiceMetrics
 
-    metrics = ServiceMetrics(states=lambda: [], depths=lambda: [], process=False)
+    metrics = ServiceMetrics(states=lambda: [], depths=lambda: [], process=False, traffic=lambda: [],
+                             declared=lambda: [])
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     exported = {family.name + suffix for family in metrics.registry.collect()
                 for suffix in suffixes.get(family.type, ("",))}
@@ -248,5 +253,5 @@ def test_dashboard_uses_the_service_metric_names():
     assert used and used <= exported, sorted(used - exported)
     titles = " ".join(p["title"].lower() for p in dashboard["panels"])
     for topic in ("requests per second", "latency", "rows per model call", "queue depth", "score distribution",
-                  "errors by status", "serving version"):
+                  "errors by status", "serving version", "declared state"):
         assert topic in titles, topic

@@ -3,12 +3,19 @@
 Every route needs ``Authorization: Bearer <CTR_ADMIN_TOKEN>`` (compared in
 constant time); without a configured token the routes answer 403. Names and
 versions from the URL are checked before anything touches the repository.
+
+A change is written to the model's declared state in the repository
+(``<model>/serving.json``) and applied by this process before the answer;
+every other process serving the repository follows within one poll interval.
+``GET /admin/models`` shows, per model, the declared state, the generation this
+process applied and whether it has converged.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 import orjson
@@ -20,7 +27,7 @@ from service.deps import RegistryDep, require_admin
 from service.errors import PayloadError
 from service.http import json_response
 from service.names import escape, validate_model_name, validate_version
-from service.registry import RegistryError
+from service.registry import ModelRegistry, RegistryError
 
 __all__ = ["MAX_SPLIT_VERSIONS", "parse_split", "router"]
 
@@ -86,6 +93,28 @@ def parse_split(payload: Any) -> dict[int, float] | None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
+_UNWRITABLE = {503: "The declared state cannot be written here (a read-only repository)."}
+
+
+def _generations(registry: ModelRegistry, name: str) -> dict[str, Any]:
+    """The declared state's generation (what the change was written as) and the one this process applied."""
+    model = registry.models.get(name)
+    if model is None:
+        return {}
+    return {"declared_generation": model.state.generation, "applied_generation": model.applied_generation}
+
+
+def _process(request: Request) -> dict[str, Any]:
+    """The answering process: host, pid, worker index, TensorFlow's thread pools and its settings (token hidden)."""
+    info = dict(request.app.state.process)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None:
+        info["tf_threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    info["settings"] = request.app.state.settings.model_dump(mode="json")
+    return info
+
+
 def _answer(exc: RegistryError) -> Response:
     return json_response({"detail": exc.message, **exc.extra}, exc.status_code)
 
@@ -104,33 +133,39 @@ async def _split_body(request: Request) -> dict[int, float] | None:
     return parse_split(payload)
 
 
-@router.get("/models", summary="Every model and version with its state, errors and traffic split",
+@router.get("/models", summary="Every model and version with its state, errors, traffic split and declared state",
             responses=responses(AdminModels, 401, 403))
-async def list_models(registry: RegistryDep) -> Response:
-    return json_response(registry.describe(admin=True))
+async def list_models(request: Request, registry: RegistryDep) -> Response:
+    return json_response({"process": _process(request), **registry.describe(admin=True)})
 
 
 @router.post("/models/{name}/versions/{version}:load", summary="Load and warm up a version (not serving yet)",
-             responses=responses(AdminVersion, 400, 401, 403, 404, 422,
-                                 why={422: "The version failed to load; it is marked failed."}))
+             responses=responses(AdminVersion, 400, 401, 403, 404, 422, 503,
+                                 why={422: "The version failed to load; it is marked failed.", **_UNWRITABLE}))
 async def load(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
         log.info("admin: load model %s version %s", name, v)
         mv = await registry.load(name, v)
-        return json_response({"model": name, **mv.describe(admin=True)})
+        return json_response({"model": name, **mv.describe(admin=True), **_generations(registry, name)})
     except RegistryError as exc:
         return _answer(exc)
 
 
 @router.post("/models/{name}/versions/{version}:activate",
-             summary="Serve a version (loading it first if needed); in-flight requests finish where they started",
-             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 422,
+             summary="Serve a version (loading it first if needed), or `latest` to follow the newest version; "
+                     "in-flight requests finish where they started",
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 422, 503,
                                  why={409: "Unloaded while being activated.",
-                                      422: "The version failed to load; nothing changed."}))
+                                      422: "The version failed to load; nothing changed.", **_UNWRITABLE}))
 async def activate(name: str, version: str, registry: RegistryDep) -> Response:
     try:
-        name, v = _name(name), _version(version)
+        name = _name(name)
+        if version == "latest":
+            log.info("admin: model %s follows the latest version", name)
+            model = await registry.follow_latest(name)
+            return json_response(model.describe(admin=True))
+        v = _version(version)
         log.info("admin: activate model %s version %s", name, v)
         await registry.activate(name, v)
         return json_response(registry.models[name].describe(admin=True))
@@ -139,7 +174,8 @@ async def activate(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.post("/models/{name}:rollback", summary="Serve the previously serving version again",
-             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, why={409: "No previous version."}))
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 503,
+                                 why={409: "No previous version.", **_UNWRITABLE}))
 async def rollback(name: str, registry: RegistryDep) -> Response:
     try:
         name = _name(name)
@@ -151,22 +187,23 @@ async def rollback(name: str, registry: RegistryDep) -> Response:
 
 
 @router.delete("/models/{name}/versions/{version}", summary="Unload a version once its queued requests finish",
-               responses=responses(AdminVersion, 400, 401, 403, 404, 409,
-                                   why={409: "The version serves or is in the traffic split."}))
+               responses=responses(AdminVersion, 400, 401, 403, 404, 409, 503,
+                                   why={409: "The version serves or is in the traffic split.", **_UNWRITABLE}))
 async def unload(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
         log.info("admin: unload model %s version %s", name, v)
         mv = await registry.unload(name, v)
-        return json_response({"model": name, **mv.describe(admin=True)})
+        return json_response({"model": name, **mv.describe(admin=True), **_generations(registry, name)})
     except RegistryError as exc:
         return _answer(exc)
 
 
 @router.put("/models/{name}/traffic", summary='Split traffic between loaded versions: {"split": {"1": 90, "2": 10}}',
-            responses=responses(AdminModelInfo, 400, 401, 403, 404, 408, 409, 422,
+            responses=responses(AdminModelInfo, 400, 401, 403, 404, 408, 409, 422, 503,
                                 why={400: "Invalid model name in the URL, or a split without a positive weight.",
-                                     409: "A version in the split is not loaded.", 422: "Invalid split."}),
+                                     409: "A version in the split is not loaded.", 422: "Invalid split.",
+                                     **_UNWRITABLE}),
             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/TrafficSplit"}}}}})
 async def traffic(name: str, request: Request, registry: RegistryDep) -> Response:

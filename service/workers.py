@@ -1,0 +1,189 @@
+"""Several server processes on one port: ``ctrkit serve --workers N`` (``CTR_WORKERS``).
+
+uvicorn's supervisor binds the port once and starts N worker processes (spawn,
+so each imports TensorFlow itself and holds its own copy of every model); it
+restarts a worker that dies and, on SIGTERM, stops them all and waits while each
+drains its in-flight and queued requests. Every worker gets the settings the
+command line and the ``CTR_*`` variables gave the supervisor, sets TensorFlow's
+thread pools from them (:func:`service.process.prepare_process`), and follows
+the repository's declared state like any other process.
+
+Workers coordinate through a private directory:
+
+* each claims the lowest free index ``i`` by locking ``worker-<i>.lock`` (a
+  restarted worker takes the index of the one it replaces) and listens on
+  ``worker-<i>.sock`` for its siblings;
+* ``/metrics`` on the shared port answers for every worker: the worker that
+  takes the scrape asks the others for their exposition over those sockets and
+  labels each series with ``worker="<i>"``. Observations stay in each
+  process's memory, so the request path costs the same as with one process.
+
+A worker accepts connections only once its first load is done, so a request
+never meets a worker that has no model yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import itertools
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from service.process import LOG_FORMAT, prepare_process
+from service.settings import Settings
+
+__all__ = ["ENV", "WorkerSlot", "handed_over", "join_workers", "serve_workers", "settings_payload"]
+
+log = logging.getLogger(__name__)
+
+ENV = "CTRKIT_WORKER_CONFIG"  # what the supervisor hands its workers (not a CTR_ setting)
+_PEER_TIMEOUT_S = 2.0
+
+
+def settings_payload(settings: Settings) -> dict[str, Any]:
+    """The settings as plain JSON values, secrets included, such that ``Settings(**payload) == settings``.
+
+    >>> settings = Settings(admin_token="s3cret", workers=2, model_versions={"ads": 3})
+    >>> payload = settings_payload(settings)
+    >>> payload["admin_token"], payload["model_versions"], Settings(**payload) == settings
+    ('s3cret', {'ads': 3}, True)
+    """
+    payload = settings.model_dump(mode="json")
+    if settings.admin_token is not None:
+        payload["admin_token"] = settings.admin_token.get_secret_value()
+    return payload
+
+
+class WorkerSlot:
+    """One worker's place among its siblings: its index and its private socket.
+
+    Args:
+        run_dir: the supervisor's private directory.
+        count: how many workers the supervisor runs.
+    """
+
+    def __init__(self, run_dir: Path, count: int) -> None:
+        self.run_dir = Path(run_dir)
+        self.count = count
+        self.index, self._lock_fd = self._claim()
+        self.socket_path = self.path(self.index)
+        self._server: asyncio.AbstractServer | None = None
+
+    def path(self, index: int) -> Path:
+        return self.run_dir / f"worker-{index}.sock"
+
+    def _claim(self) -> tuple[int, int]:
+        for index in itertools.count():
+            fd = os.open(self.run_dir / f"worker-{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return index, fd  # held until the process exits
+        raise AssertionError("unreachable")
+
+    async def listen(self, answer: Callable[[str], Awaitable[bytes]]) -> None:
+        """Answers siblings' one-line requests (``metrics``) with ``answer(request)``."""
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                line = await asyncio.wait_for(reader.readline(), _PEER_TIMEOUT_S)
+                writer.write(await answer(line.decode("ascii", "replace").strip()))
+                await writer.drain()
+            except (OSError, asyncio.TimeoutError):
+                pass
+            finally:
+                writer.close()
+
+        try:
+            self.socket_path.unlink()  # left by the worker this one replaces
+        except FileNotFoundError:
+            pass
+        self._server = await asyncio.start_unix_server(handle, path=str(self.socket_path))
+
+    async def close(self) -> None:
+        """Stops answering siblings and gives the index up."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    async def ask(self, index: int, request: str) -> bytes | None:
+        """A sibling's answer to ``request``; None when it does not answer in time."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(str(self.path(index))), _PEER_TIMEOUT_S
+            )
+        except (OSError, asyncio.TimeoutError):
+            return None
+        try:
+            writer.write(request.encode("ascii") + b"\n")
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), _PEER_TIMEOUT_S)
+        except (OSError, asyncio.TimeoutError):
+            return None
+        finally:
+            writer.close()
+
+    async def gather(self, request: str) -> dict[int, bytes | None]:
+        """Every sibling's answer (None for one that did not answer), by worker index."""
+        others = [i for i in range(max(self.count, self.index + 1)) if i != self.index]
+        answers = await asyncio.gather(*(self.ask(i, request) for i in others))
+        return dict(zip(others, answers))
+
+
+def handed_over() -> tuple[Settings, str, Path, int]:
+    """What the supervisor handed this worker (:data:`ENV`): settings, HTTP implementation, run directory, count."""
+    config = json.loads(os.environ[ENV])
+    return Settings(**config["settings"]), config["http"], Path(config["run_dir"]), int(config["workers"])
+
+
+def join_workers() -> tuple[Settings, WorkerSlot]:
+    """Sets a worker process up from what the supervisor handed over.
+
+    Returns the supervisor's settings and this worker's slot, once logging and
+    TensorFlow's thread pools are set (before TensorFlow runs anything).
+    """
+    settings, _, run_dir, count = handed_over()
+    slot = WorkerSlot(run_dir, count)
+    prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"))
+    log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
+    return settings, slot
+
+
+def serve_workers(settings: Settings) -> None:
+    """Runs ``settings.workers`` worker processes on one port until SIGINT/SIGTERM; every worker drains first.
+
+    The workers run with the options one process would (:func:`service.server.uvicorn_options`); the
+    HTTP protocol, a class bound to the settings, is named by import path instead
+    (:mod:`service.worker_http` builds it again in each worker), since a class made at run time cannot be
+    handed to a spawned process.
+    """
+    import uvicorn
+
+    from service.server import http_protocol, uvicorn_options
+
+    run_dir = tempfile.mkdtemp(prefix="ctrkit-workers-")
+    os.environ[ENV] = json.dumps({"settings": settings_payload(settings), "http": http_protocol(),
+                                  "run_dir": run_dir, "workers": settings.workers})
+    options = {**uvicorn_options(settings), "http": "service.worker_http:Protocol"}
+    try:
+        uvicorn.run(
+            "service.app:worker_app", factory=True, workers=settings.workers,
+            # a worker importing TensorFlow or loading a model may not answer the supervisor's ping at once
+            timeout_worker_healthcheck=60, **options,
+        )
+    finally:
+        os.environ.pop(ENV, None)
+        shutil.rmtree(run_dir, ignore_errors=True)

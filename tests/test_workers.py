@@ -1,0 +1,147 @@
+"""``ctrkit serve --workers 2``: two processes on one port, one set of settings, one declared state, one /metrics.
+
+Each worker reports (``GET /admin/models``) the settings it runs with and
+TensorFlow's thread pools; an admin call through the port reaches both workers
+through the repository; ``/metrics`` through the port holds every worker's
+series, labelled ``worker``; SIGTERM lets the requests in flight in every
+worker finish and the command exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+from serve_process import export_versions, free_port, start_service, wait_ready
+
+TOKEN = "workers-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROW = {"C1": "abc", "user_id": 7, "I1": 0.25, "emb": [0.1, 0.2, 0.3]}
+
+
+def samples(text: str, name: str) -> dict[str, float]:
+    """``worker -> value`` of the samples of ``name`` (summed over their other labels)."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            worker = re.search(r'worker="(\d+)"', line).group(1)
+            found[worker] = found.get(worker, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
+def by_worker(url: str, check, timeout: float = 60) -> dict[int, dict]:
+    """``GET /admin/models`` through the port until every worker has answered with ``check(answer)`` true."""
+    seen: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < 2:
+        with httpx.Client(timeout=10) as client:  # a new connection each time: the kernel picks the worker
+            answer = client.get(f"{url}/admin/models", headers=AUTH).json()
+        if check(answer):
+            seen[answer["process"]["worker"]] = answer
+        assert time.monotonic() < deadline, f"workers answering as wanted: {sorted(seen)}"
+    return seen
+
+
+class Pending:
+    """A request sent in two parts on a connection whose worker is known: in flight between the parts."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.conn = socket.create_connection((host, port), timeout=30)
+        self.file = self.conn.makefile("rb")
+        self.conn.sendall(f"GET /admin/models HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+                          .encode())
+        status, headers, body = self.read()
+        assert status == 200
+        self.worker = json.loads(body)["process"]["worker"]
+        self.body = json.dumps({"instances": [ROW] * 3}).encode()
+        self.conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          + f"Content-Length: {len(self.body)}\r\n\r\n".encode() + self.body[:10])
+
+    def read(self) -> tuple[int, dict[str, str], bytes]:
+        status = int(self.file.readline().split()[1])
+        headers = {}
+        while (line := self.file.readline().decode().strip()):
+            key, _, value = line.partition(":")
+            headers[key.lower()] = value.strip()
+        return status, headers, self.file.read(int(headers["content-length"]))
+
+    def finish(self) -> tuple[int, bytes]:
+        self.conn.sendall(self.body[10:])
+        status, _, body = self.read()
+        self.conn.close()
+        return status, body
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_path):
+    repo = export_versions(tmp_path / "repo", "ads", 2)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    os.environ["CTR_TF_INTER_OP_THREADS"] = "2"  # an environment variable and options, all reach the workers
+    try:
+        process = start_service(repo, port, [
+            "--workers", "2", "--admin-token", TOKEN, "--poll-interval-s", "0.3", "--model-versions", "ads=1",
+            "--tf-intra-op-threads", "1", "--max-queue-rows", "5000", "--request-timeout-ms", "20000",
+            "--log-level", "info",
+        ], log)
+    finally:
+        del os.environ["CTR_TF_INTER_OP_THREADS"]
+    try:
+        wait_ready(url, process, 240, log)
+        workers = by_worker(url, lambda a: a["models"] and a["models"][0]["serving"] == 1)
+        pids = {w["process"]["pid"] for w in workers.values()}
+        assert len(pids) == 2 and process.pid not in pids
+        for answer in workers.values():
+            assert answer["process"]["tf_threads"] == {"intra_op": 1, "inter_op": 2}
+            settings = answer["process"]["settings"]
+            assert settings["workers"] == 2 and settings["max_queue_rows"] == 5000
+            assert settings["poll_interval_s"] == 0.3 and settings["admin_token"] != TOKEN
+
+        # an admin call through the port: whichever worker takes it, both follow the declared state
+        answer = httpx.post(f"{url}/admin/models/ads/versions/2:activate", headers=AUTH, timeout=60)
+        assert answer.status_code == 200, answer.text
+        generation = answer.json()["declared"]["generation"]
+        by_worker(url, lambda a: a["models"][0]["serving"] == 2 and a["models"][0]["applied_generation"] == generation)
+
+        # requests spread over both workers; /metrics through the port counts every one of them, per worker
+        sent = 0
+        for _ in range(40):
+            with httpx.Client(timeout=30) as client:
+                r = client.post(f"{url}/predict", json={"instances": [ROW]})
+                assert r.status_code == 200 and r.json()["version"] == 2
+                sent += 1
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+        assert samples(text, "ctrkit_worker_up") == {"0": 1.0, "1": 1.0}
+        assert samples(text, "ctrkit_applied_state_generation") == {"0": generation, "1": generation}
+        requests = {w: v for w, v in samples(text, "ctrkit_requests_total").items()}
+        assert sum(requests.values()) == sent, requests
+        memory = samples(text, "process_resident_memory_bytes")
+        print(f"\nrequests per worker: {requests}; resident memory per worker (MB): "
+              f"{ {w: round(v / 2**20) for w, v in memory.items()} }")
+
+        # SIGTERM with requests in flight in both workers: every one finishes, the command exits 0
+        pending: list[Pending] = []
+        while {p.worker for p in pending} != {0, 1} or len(pending) < 4:
+            pending.append(Pending("127.0.0.1", port))
+            assert len(pending) < 64, "connections always reached the same worker"
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1.0)  # both workers now shut down, waiting for these requests
+        assert process.poll() is None
+        for p in pending:
+            status, body = p.finish()
+            assert status == 200 and json.loads(body)["version"] == 2, body
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    output = log.read_text()
+    assert output.count("Application shutdown complete") == 2, output[-3000:]
