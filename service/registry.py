@@ -51,7 +51,7 @@ from service.metrics import ServiceMetrics
 from service.names import NAME_RE, VERSION_RE
 from service.runner import ModelRunner, check_signature
 from service.schemas import build_schemas
-from service.settings import Settings, VersionPolicy
+from service.settings import Settings
 from service.targets import Target, default_state, resolve
 
 __all__ = [
