@@ -8,7 +8,7 @@ fresh process:
 
 * reads every pipeline once without a model (rows/s of the input alone);
 * trains the demo DeepFM (26 hashed sparse features, embedding 8, 13 log1p
-  counts, MLP 256-128, Adam) with `ctrkit.trainer.Trainer` for one epoch from
+  counts, MLP 256-128, Adam) with `ctrkit.training.Trainer` for one epoch from
   in-memory arrays, CSV, Parquet and TFRecord;
 * trains from the TFRecord files with two worker processes on loopback
   (`TF_CONFIG`, `MultiWorkerMirroredStrategy`), each reading its shard.
@@ -55,7 +55,7 @@ def write_data(directory: Path, rows: int) -> None:
     import numpy as np
 
     from ctrkit.data.criteo import make_criteo
-    from ctrkit.pipelines import write_tfrecord
+    from ctrkit.data.pipelines import write_tfrecord
 
     frame = make_criteo(rows, seed=0).frame
     frame.to_parquet(directory / "arrays.parquet")
@@ -72,8 +72,8 @@ def _input_fn(source: str, directory: Path, batch_size: int):
     if source == "arrays":
         import pandas as pd
 
-        from ctrkit.pipelines import array_dataset
-        from ctrkit.training import model_input
+        from ctrkit.data.frame_inputs import model_input
+        from ctrkit.data.pipelines import array_dataset
 
         frame = pd.read_parquet(directory / "arrays.parquet")
         x, y = model_input(frame, columns), frame["label"].to_numpy("float32")
@@ -83,7 +83,7 @@ def _input_fn(source: str, directory: Path, batch_size: int):
 
         return arrays
 
-    from ctrkit.pipelines import make_dataset
+    from ctrkit.data.pipelines import make_dataset
 
     pattern = str(directory / f"part-*.{source}")
 
@@ -119,14 +119,14 @@ class _StepClock:
 
 def run(source: str, directory: Path, batch_size: int, read: bool) -> dict:
     """One measurement, in this process (started fresh by `main`)."""
-    from ctrkit.distribute import strategy_from_environment
+    from ctrkit.training.distribute import strategy_from_environment
 
     strategy = strategy_from_environment()
 
     import keras
 
     from ctrkit.models import DeepFM
-    from ctrkit.trainer import Trainer
+    from ctrkit.training import Trainer
 
     input_fn = _input_fn(source, directory, batch_size)
     report: dict = {"source": source}

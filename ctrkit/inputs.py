@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import keras
 
-from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from .columns import DenseFeat, SparseFeat, VarLenSparseFeat
 from .layers.embedding import EmbeddingTable
 from .layers.utils import Hash
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from ctrkit import distribute
+from ctrkit.training import distribute
 from ctrkit.data.criteo import make_criteo
 from ctrkit.export import load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat
-from ctrkit.pipelines import write_tfrecord
+from ctrkit.data.pipelines import write_tfrecord
 
 ROOT = Path(__file__).resolve().parent.parent
 SPARSE = ["C1", "C2", "C5", "C6", "C14", "C17"]
@@ -101,7 +101,7 @@ PARAMETER_SERVERS = textwrap.dedent(
     import keras, numpy as np, tensorflow as tf
     from ctrkit.feature_column import DenseFeat, SparseFeat
     from ctrkit.models import DeepFM
-    from ctrkit.trainer import ParameterServerTrainer
+    from ctrkit.training import ParameterServerTrainer
 
     ports = []
     for _ in range(3):

@@ -22,7 +22,7 @@ from ctrkit.estimator import feature_column as fc
 from ctrkit.estimator.inputs import input_fn_pandas, input_fn_tfrecord
 from ctrkit.export import load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat
-from ctrkit.pipelines import write_tfrecord
+from ctrkit.data.pipelines import write_tfrecord
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "data"

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ctrkit import pipelines
+from ctrkit.data import pipelines
 from ctrkit.data.criteo import make_criteo
+from ctrkit.data.frame_inputs import model_input
 from ctrkit.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
-from ctrkit.training import model_input
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
 N = 240

@@ -8,7 +8,7 @@ from roundtrip import assert_model_roundtrip, criteo_like_columns, criteo_like_r
 
 from ctrkit.feature_column import DenseFeat, SparseFeat
 from ctrkit.layers.core import PredictionLayer
-from ctrkit.layers.dot_interaction import DotInteraction
+from ctrkit.layers.interaction.dot_interaction import DotInteraction
 from ctrkit.models.afm import AFM
 from ctrkit.models.autoint import AutoInt
 from ctrkit.models.ctr_model import CTRModel

@@ -4,7 +4,7 @@
 of its interface DeepCTR's estimators are used through — `train`,
 `evaluate`, `predict`, `export_saved_model`, checkpoints in `model_dir` that
 training resumes from — on a ctrkit Keras model trained by
-`ctrkit.trainer.Trainer` under `tf.distribute`.
+`ctrkit.training.Trainer` under `tf.distribute`.
 
 As in DeepCTR, the linear part's variables (those of the `linear*` layers)
 are trained by `linear_optimizer` (FTRL, learning rate 0.005, by default)
@@ -31,8 +31,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from .. import distribute
-from ..trainer import Trainer
+from ..training import distribute
+from ..training.trainer import Trainer
 from .feature_column import to_ctrkit_columns
 
 logger = logging.getLogger("ctrkit.estimator")

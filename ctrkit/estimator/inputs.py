@@ -49,7 +49,7 @@ def input_fn_pandas(
         (object) columns become string tensors with missing values as `""`;
         other columns keep their numeric dtype.
     """
-    from ..pipelines import array_dataset
+    from ..data.pipelines import array_dataset
 
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -108,7 +108,7 @@ def input_fn_tfrecord(
         `(features, label)`, each tensor as parsed (`(batch, 1)` for
         `FixedLenFeature(shape=1)`).
     """
-    from ..pipelines import list_files
+    from ..data.pipelines import list_files
 
     tf = _tf()
     if int(batch_size) < 1:

@@ -6,8 +6,8 @@ reload with `keras.models.load_model` without `custom_objects`; the
 """
 
 from .activation import Dice
-from .core import DNN, LocalActivationUnit, PredictionLayer, RegulationModule
-from .dot_interaction import DotInteraction
+from .core import PredictionLayer, RegulationModule
+from .dnn import DNN
 from .embedding import EmbeddingTable
 from .interaction import (
     CIN,
@@ -18,6 +18,7 @@ from .interaction import (
     BridgeModule,
     CrossNet,
     CrossNetMix,
+    DotInteraction,
     FEFMLayer,
     FGCNNLayer,
     FieldWiseBiInteraction,
@@ -34,6 +35,7 @@ from .sequence import (
     BiLSTM,
     DynamicGRU,
     KMaxPooling,
+    LocalActivationUnit,
     PositionEncoding,
     SequencePoolingLayer,
     Transformer,

@@ -7,32 +7,10 @@ running them inside the graph is what keeps training and serving from skewing.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 
 import keras
 from keras import ops
-
-
-def _read_vocabulary(path: str) -> tuple[list[str], list[int]]:
-    """Read DeepCTR's vocabulary file: lines `value,key`, value an int id."""
-    keys, values = [], []
-    with open(path, newline="") as handle:
-        for line_number, row in enumerate(csv.reader(handle), start=1):
-            if not row:
-                continue
-            if len(row) != 2:
-                raise ValueError(
-                    f"vocabulary file {path!r} line {line_number}: expected 'value,key', got {row!r}"
-                )
-            try:
-                values.append(int(row[0]))
-            except ValueError:
-                raise ValueError(
-                    f"vocabulary file {path!r} line {line_number}: value {row[0]!r} is not an integer"
-                ) from None
-            keys.append(row[1])
-    return keys, values
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -75,9 +53,11 @@ class Hash(keras.layers.Layer):
         if vocabulary_path is not None:
             import tensorflow as tf
 
-            keys, values = _read_vocabulary(vocabulary_path)
+            from ctrkit.data.readers import read_vocabulary
+
+            vocabulary = read_vocabulary(vocabulary_path)
             initializer = tf.lookup.KeyValueTensorInitializer(
-                tf.constant(keys, tf.string), tf.constant(values, tf.int64)
+                tf.constant(list(vocabulary), tf.string), tf.constant(list(vocabulary.values()), tf.int64)
             )
             self._table = tf.lookup.StaticHashTable(initializer, default_value=0)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.interacting_layer import InteractingLayer
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit

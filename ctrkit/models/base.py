@@ -1,8 +1,8 @@
-"""Pieces every model ends with: the logit projection and the prediction head."""
+"""Pieces every model shares: the logit projection, the prediction head, argument checks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import keras
 
@@ -30,3 +30,11 @@ def binary_or_regression_model(
         raise ValueError(f"{name} has nothing to predict from: give it feature columns")
     output = PredictionLayer(task)(add_func(present))
     return CTRModel(inputs=list(features.values()), outputs=output, name=name)
+
+
+def check_cross_num(cross_num: int, dnn_hidden_units: Sequence[int]) -> None:
+    """DCN-style models need a cross network, a DNN or both."""
+    if isinstance(cross_num, bool) or not isinstance(cross_num, int) or cross_num < 0:
+        raise ValueError(f"`cross_num` must be an integer >= 0, got {cross_num!r}.")
+    if cross_num == 0 and not dnn_hidden_units:
+        raise ValueError("either `dnn_hidden_units` must be non-empty or `cross_num` must be > 0.")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import DenseFeat, build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.sequence.kmax_pooling import KMaxPooling
 from ..layers.utils import concat_func
 from .base import binary_or_regression_model, dense_logit

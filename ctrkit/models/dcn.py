@@ -16,18 +16,10 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.cross_net import CrossNet
 from ..layers.utils import combined_dnn_input
-from .base import binary_or_regression_model, dense_logit
-
-
-def _check_cross_num(cross_num: int, dnn_hidden_units: Sequence[int]) -> None:
-    """DCN-style models need a cross network, a DNN or both."""
-    if isinstance(cross_num, bool) or not isinstance(cross_num, int) or cross_num < 0:
-        raise ValueError(f"`cross_num` must be an integer >= 0, got {cross_num!r}.")
-    if cross_num == 0 and not dnn_hidden_units:
-        raise ValueError("either `dnn_hidden_units` must be non-empty or `cross_num` must be > 0.")
+from .base import binary_or_regression_model, check_cross_num, dense_logit
 
 
 def DCN(
@@ -69,7 +61,7 @@ def DCN(
     Returns:
         A Keras model.
     """
-    _check_cross_num(cross_num, dnn_hidden_units)
+    check_cross_num(cross_num, dnn_hidden_units)
     features = build_input_features(list(linear_feature_columns) + list(dnn_feature_columns))
     linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
     sparse_embedding_list, dense_value_list = input_from_feature_columns(

@@ -16,11 +16,10 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.cross_net_mix import CrossNetMix
 from ..layers.utils import combined_dnn_input
-from .base import binary_or_regression_model, dense_logit
-from .dcn import _check_cross_num
+from .base import binary_or_regression_model, check_cross_num, dense_logit
 
 
 def DCNMix(
@@ -62,7 +61,7 @@ def DCNMix(
     Returns:
         A Keras model.
     """
-    _check_cross_num(cross_num, dnn_hidden_units)
+    check_cross_num(cross_num, dnn_hidden_units)
     features = build_input_features(list(linear_feature_columns) + list(dnn_feature_columns))
     linear_logit = get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
     sparse_embedding_list, dense_value_list = input_from_feature_columns(

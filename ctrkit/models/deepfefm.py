@@ -18,7 +18,7 @@ from ..feature_column import (
     get_linear_logit,
     input_from_feature_columns,
 )
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.fefm_layer import FEFMLayer
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit

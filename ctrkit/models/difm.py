@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.interacting_layer import InteractingLayer
 from ..layers.utils import add_func, combined_dnn_input, concat_func
 from .base import binary_or_regression_model

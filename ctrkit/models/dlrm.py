@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import SparseFeat, VarLenSparseFeat, build_input_features, input_from_feature_columns
-from ..layers.core import DNN
-from ..layers.dot_interaction import DotInteraction
+from ..layers.dnn import DNN
+from ..layers.interaction.dot_interaction import DotInteraction
 from ..layers.utils import NoMask, concat_func
 from .base import binary_or_regression_model, dense_logit
 

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import DenseFeat, build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN, RegulationModule
+from ..layers.core import RegulationModule
+from ..layers.dnn import DNN
 from ..layers.interaction.bridge_module import BridgeModule
 from ..layers.interaction.cross_net import CrossNet
 from ..layers.utils import concat_func

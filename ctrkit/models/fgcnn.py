@@ -18,7 +18,7 @@ from ..feature_column import (
     get_linear_logit,
     input_from_feature_columns,
 )
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.fgcnn_layer import FGCNNLayer
 from ..layers.interaction.inner_product_layer import InnerProductLayer
 from ..layers.utils import concat_func

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.bilinear_interaction import BilinearInteraction
 from ..layers.interaction.senet_layer import SENETLayer
 from ..layers.utils import combined_dnn_input, concat_func

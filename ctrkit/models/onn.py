@@ -13,7 +13,7 @@ import keras
 
 from ..feature_column import SparseFeat, VarLenSparseFeat, build_input_features, get_linear_logit
 from ..inputs import lookup_ids, get_dense_input, get_varlen_pooling_list
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.embedding import EmbeddingTable
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit

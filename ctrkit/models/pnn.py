@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import keras
 
 from ..feature_column import build_input_features, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.interaction.inner_product_layer import InnerProductLayer
 from ..layers.interaction.outter_product_layer import OutterProductLayer
 from ..layers.utils import combined_dnn_input, concat_func

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..feature_column import build_input_features, get_linear_logit, input_from_feature_columns
-from ..layers.core import DNN
+from ..layers.dnn import DNN
 from ..layers.utils import combined_dnn_input
 from .base import binary_or_regression_model, dense_logit
 

@@ -7,6 +7,7 @@ from .bridge_module import BridgeModule
 from .cin import CIN
 from .cross_net import CrossNet
 from .cross_net_mix import CrossNetMix
+from .dot_interaction import DotInteraction
 from .fefm_layer import FEFMLayer
 from .fgcnn_layer import FGCNNLayer
 from .field_wise_bi_interaction import FieldWiseBiInteraction
@@ -25,6 +26,7 @@ __all__ = [
     "CIN",
     "CrossNet",
     "CrossNetMix",
+    "DotInteraction",
     "FEFMLayer",
     "FGCNNLayer",
     "FM",

@@ -5,6 +5,7 @@ from .bias_encoding import BiasEncoding
 from .bilstm import BiLSTM
 from .dynamic_gru import DynamicGRU
 from .kmax_pooling import KMaxPooling
+from .local_activation_unit import LocalActivationUnit
 from .position_encoding import PositionEncoding
 from .sequence_pooling_layer import SequencePoolingLayer
 from .transformer import Transformer
@@ -16,6 +17,7 @@ __all__ = [
     "BiasEncoding",
     "DynamicGRU",
     "KMaxPooling",
+    "LocalActivationUnit",
     "PositionEncoding",
     "SequencePoolingLayer",
     "Transformer",

@@ -10,14 +10,14 @@ import numpy as np
 from keras import ops
 
 from ctrkit.layers.activation import serialize_activation
-from ctrkit.layers.core import LocalActivationUnit
+from ctrkit.layers.sequence.local_activation_unit import LocalActivationUnit
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class AttentionSequencePoolingLayer(keras.layers.Layer):
     """Attentional sequence pooling used in DIN.
 
-    A :class:`~ctrkit.layers.core.LocalActivationUnit` scores every key (a
+    A :class:`~ctrkit.layers.sequence.LocalActivationUnit` scores every key (a
     past behaviour) against the query (the candidate item). Scores of padded
     keys are set to 0 (or excluded from the softmax when
     `weight_normalization=True`), and the output is the score-weighted sum of

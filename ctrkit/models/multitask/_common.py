@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import keras
 
-from ...layers.core import DNN, PredictionLayer
+from ...layers.core import PredictionLayer
+from ...layers.dnn import DNN
 from ...layers.utils import concat_func
 from ..base import dense_logit
 from ..ctr_model import CTRModel

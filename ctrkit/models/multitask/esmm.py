@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import keras
 
 from ...feature_column import build_input_features, input_from_feature_columns
-from ...layers.core import DNN, PredictionLayer
+from ...layers.core import PredictionLayer
+from ...layers.dnn import DNN
 from ...layers.utils import combined_dnn_input
 from ..base import dense_logit
 from ._common import SeedSequence, check_tasks, multitask_model

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...feature_column import build_input_features, input_from_feature_columns
-from ...layers.core import DNN
+from ...layers.dnn import DNN
 from ...layers.utils import combined_dnn_input
 from ._common import SeedSequence, check_count, check_tasks, mix_experts, multitask_model, task_towers
 

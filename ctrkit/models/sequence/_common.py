@@ -8,7 +8,7 @@ import keras
 
 from ...feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
 from ...inputs import embedding_lookup, get_varlen_pooling_list, varlen_embedding_lookup
-from ...layers.core import DNN
+from ...layers.dnn import DNN
 from ...layers.utils import combined_dnn_input
 from ..base import binary_or_regression_model, dense_logit
 

@@ -14,7 +14,7 @@ from keras import ops
 
 from ...feature_column import build_input_features
 from ...inputs import create_embedding_matrix, get_dense_input
-from ...layers.core import DNN
+from ...layers.dnn import DNN
 from ...layers.sequence.attention_sequence_pooling_layer import AttentionSequencePoolingLayer
 from ...layers.sequence.dynamic_gru import GRU_TYPES, DynamicGRU
 from ...layers.utils import concat_func

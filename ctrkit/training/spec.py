@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from ..data.frame_inputs import model_input
+from ..feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
 
 SYNTHETIC_GENERATORS = ("criteo", "avazu", "movielens", "census")
 FILE_FORMATS = ("criteo", "avazu", "movielens", "census", "csv", "parquet")
@@ -79,7 +80,7 @@ class TrainingSpec:
 
 def load_frame(data: Mapping[str, Any], base_dir: Path, rows_override: int | None = None):
     """The spec's rows as a DataFrame, and the planted AUC when synthetic."""
-    from . import data as datasets
+    from .. import data as datasets
 
     source = data.get("source", "synthetic")
     if source == "synthetic":
@@ -119,7 +120,7 @@ def _dense_transform(spec: Any, values: pd.Series, name: str):
     measured on `values` after the steps before them."""
     import keras
 
-    from .layers.transforms import Log1p, Rescale
+    from ..layers.transforms import Log1p, Rescale
 
     steps = [spec] if spec is None or isinstance(spec, str) else list(spec)
     current = values.fillna(0).to_numpy(dtype="float64")
@@ -186,36 +187,8 @@ def _separators(features: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     return out
 
 
-def model_input(frame: pd.DataFrame, columns: Sequence, separators: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
-    """NumPy inputs for `fit`/`predict` from raw frame columns: missing
-    categoricals become "" (strings) or 0 (ids), missing counts 0, multi-value
-    strings are split and padded to `maxlen`."""
-    separators = separators or {}
-    out: dict[str, np.ndarray] = {}
-    for fc in columns:
-        if fc.name in out:
-            continue
-        values = frame[fc.name]
-        if isinstance(fc, DenseFeat):
-            out[fc.name] = values.fillna(0).to_numpy(dtype="float32")
-        elif isinstance(fc, SparseFeat):
-            if fc.dtype == "string":
-                out[fc.name] = values.fillna("").astype(str).to_numpy(dtype=object)
-            else:
-                out[fc.name] = values.fillna(0).to_numpy(dtype=fc.dtype)
-        else:
-            pad = "" if fc.dtype == "string" else 0
-            rows = values.fillna("").astype(str).str.split(separators.get(fc.name, "|"))
-            rows = [[v for v in row if v][: fc.maxlen] for row in rows]
-            if fc.dtype != "string":
-                rows = [[int(v) for v in row] for row in rows]
-            padded = [row + [pad] * (fc.maxlen - len(row)) for row in rows]
-            out[fc.name] = np.array(padded, dtype=object if fc.dtype == "string" else fc.dtype)
-    return out
-
-
 def build_model(model_class: str, columns: list, params: Mapping[str, Any]):
-    from . import models
+    from .. import models
 
     try:
         builder = getattr(models, model_class)
@@ -257,7 +230,7 @@ def prepare_rows(spec: TrainingSpec, rows: int | None = None) -> PreparedRows:
     """Load the spec's rows, hold out the validation share, build the feature
     columns on the training part and the inputs of both parts. With a
     synthetic single-label source, also the planted model's validation AUC."""
-    from .data import train_valid_split
+    from ..data import train_valid_split
 
     frame, synthetic = load_frame(spec.data, spec.directory, rows)
     missing = [c for c in spec.label if c not in frame.columns]
@@ -292,7 +265,7 @@ def train_from_spec(
     """Train the spec's model, report validation AUC and log loss, export it.
 
     With `data.source: files`, or when `TF_CONFIG` names several workers, the
-    rows stream through `ctrkit.pipelines` and training runs under
+    rows stream through `ctrkit.data.pipelines` and training runs under
     `tf.distribute.MultiWorkerMirroredStrategy` (one worker: the default
     strategy), each worker reading its own shard; only the chief validates
     and exports (see `train_distributed`).
@@ -304,7 +277,7 @@ def train_from_spec(
 
     import keras
 
-    from .export import export_model
+    from ..export import export_model
 
     data = prepare_rows(spec, rows)
     columns, x_train, x_valid, y_train, y_valid = data.columns, data.x_train, data.x_valid, data.y_train, data.y_valid
@@ -357,7 +330,7 @@ def _optimizer(spec: TrainingSpec):
 
 
 def _validation_metrics(labels: Sequence[str], binary: Sequence[bool], ys: Sequence, predictions: Sequence) -> dict[str, float]:
-    from .data.metrics import log_loss, roc_auc_score
+    from ..data.metrics import log_loss, roc_auc_score
 
     validation: dict[str, float] = {}
     for name, is_binary, y, p in zip(labels, binary, ys, predictions):
@@ -378,7 +351,7 @@ def _spec_path(spec: TrainingSpec, value: str | Path) -> str:
 
 def _file_inputs(spec: TrainingSpec, separators: Mapping[str, str], batch_size: int, epochs: int, seed: int):
     """Feature columns and input functions for `data.source: files`."""
-    from . import pipelines
+    from ..data import pipelines
 
     data = spec.data
     fmt = data.get("format")
@@ -424,7 +397,7 @@ def _file_inputs(spec: TrainingSpec, separators: Mapping[str, str], batch_size: 
 
 
 def _array_input_fn(x: Mapping[str, np.ndarray], ys: Sequence[np.ndarray], batch_size: int, epochs: int, seed: int | None, shuffle: bool):
-    from .pipelines import array_dataset
+    from ..data.pipelines import array_dataset
 
     def input_fn(input_context=None):
         return array_dataset(
@@ -442,7 +415,7 @@ def train_distributed(
     export: bool = True,
     repository: str | Path | None = None,
 ) -> TrainingResult:
-    """Train with `ctrkit.trainer.Trainer` under the strategy `TF_CONFIG` implies.
+    """Train with `ctrkit.training.Trainer` under the strategy `TF_CONFIG` implies.
 
     The spec's data may be `source: files` (`format`: tfrecord, csv or
     parquet; `pattern`: glob(s) of the training files; optional
@@ -458,7 +431,7 @@ def train_distributed(
 
     strategy = distribute.strategy_from_environment()  # before any other TensorFlow work
 
-    from .export import export_model
+    from ..export import export_model
     from .trainer import Trainer
 
     epochs = int(epochs or spec.training.get("epochs", 1))

@@ -16,7 +16,7 @@ Example `TF_CONFIG` of the first of two workers:
      "task": {"type": "worker", "index": 0}}
 
 For embedding tables too large for one worker's memory, use
-`tf.distribute.ParameterServerStrategy` instead (`ctrkit.trainer.ParameterServerTrainer`, and
+`tf.distribute.ParameterServerStrategy` instead (`ctrkit.training.ParameterServerTrainer`, and
 the README): tables live on parameter servers, workers pull the rows a batch
 needs.
 """
@@ -91,7 +91,7 @@ def strategy_from_environment():
 
     A cluster with `ps` tasks needs a coordinator-driven training loop
     (`tf.distribute.ParameterServerStrategy`, see
-    `ctrkit.trainer.ParameterServerTrainer`), which `ctrkit train` does not
+    `ctrkit.training.ParameterServerTrainer`), which `ctrkit train` does not
     run: it refuses such a `TF_CONFIG` with a ValueError.
     """
     global _strategy
@@ -102,7 +102,7 @@ def strategy_from_environment():
     if "ps" in cluster:
         raise ValueError(
             "TF_CONFIG lists parameter servers: train with tf.distribute.ParameterServerStrategy and a "
-            "ClusterCoordinator (see ctrkit.trainer.ParameterServerTrainer); ctrkit train runs "
+            "ClusterCoordinator (see ctrkit.training.ParameterServerTrainer); ctrkit train runs "
             "synchronous data-parallel training only"
         )
     if not is_multi_worker(config):
@@ -112,7 +112,7 @@ def strategy_from_environment():
             _strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except RuntimeError as exc:
             raise RuntimeError(
-                f"{exc}: with a TF_CONFIG cluster, call ctrkit.distribute.strategy_from_environment() (or build "
+                f"{exc}: with a TF_CONFIG cluster, call ctrkit.training.distribute.strategy_from_environment() (or build "
                 "the estimator) before running any TensorFlow operation"
             ) from exc
     return _strategy

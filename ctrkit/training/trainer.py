@@ -10,7 +10,7 @@ and the rest with Adagrad, as DeepCTR's do).
 
 Input functions take an optional `tf.distribute.InputContext`
 (`input_fn(input_context)`) and return a `tf.data.Dataset` of
-`(features, labels)`; `ctrkit.pipelines` builds such datasets, sharded by
+`(features, labels)`; `ctrkit.data.pipelines` builds such datasets, sharded by
 worker. Workers whose shard runs out early receive empty batches until every
 worker is done, so uneven shards never deadlock the all-reduce.
 """
@@ -400,7 +400,7 @@ class Trainer:
         objective) and `global_step`. Names get an `<output>/` prefix when the
         model has several outputs. The evaluated predictions are held in
         memory (8 bytes per row and output) for an exact AUC."""
-        from .data.metrics import log_loss, roc_auc_score
+        from ..data.metrics import log_loss, roc_auc_score
 
         predictions: list[list[np.ndarray]] = [[] for _ in self.tasks]
         labels: list[list[np.ndarray]] = [[] for _ in self.tasks]

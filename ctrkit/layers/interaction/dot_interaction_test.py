@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from ctrkit.layers.dot_interaction import DotInteraction
+from ctrkit.layers.interaction.dot_interaction import DotInteraction
 from ctrkit.layers.testing import assert_config_roundtrip, assert_saved_model_roundtrip
 
 RNG = np.random.default_rng(3)

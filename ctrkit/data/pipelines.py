@@ -14,7 +14,7 @@ columns, ready for a ctrkit model, `ctrkit.estimator` or `ctrkit train`:
   varlen float column and padded with 0;
 * the label: `(batch,)` float32 (a tuple of them for several labels).
 
-Missing values are filled as `ctrkit.training.model_input` fills them:
+Missing values are filled as `ctrkit.data.frame_inputs.model_input` fills them:
 `""` for strings, 0 for ids and numbers.
 
 Sharding: pass the `tf.distribute.InputContext` that
@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from .feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from ..feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
+from .frame_inputs import model_input
 
 FORMATS = ("csv", "parquet", "tfrecord")
 DEFAULT_SEPARATOR = "|"
@@ -480,12 +481,10 @@ def write_tfrecord(
 ) -> int:
     """Write a DataFrame's rows as `tf.train.Example` records that
     `tfrecord_dataset` reads. Scalars are filled like
-    `ctrkit.training.model_input` fills them; varlen, weight and wide dense
+    `ctrkit.data.frame_inputs.model_input` fills them; varlen, weight and wide dense
     cells (separated text or lists) are written as unpadded lists. Returns
     the number of rows written."""
     import pandas as pd
-
-    from .training import model_input
 
     tf = _tf()
     fields = input_fields(feature_columns, label, separators)
