@@ -28,11 +28,11 @@ summed as they must be).
 Example:
     >>> import keras, numpy as np, tensorflow as tf
     >>> table = keras.Variable(np.ones((5, 2), "float32"))
-    >>> optimizer = keras.optimizers.Adagrad(0.1)
+    >>> optimizer = keras.optimizers.Adagrad(0.1, initial_accumulator_value=0.0)
     >>> optimizer.build([table])
     >>> grad = tf.IndexedSlices(tf.ones((2, 2)), tf.constant([1, 1]), tf.constant([5, 2]))
-    >>> apply_gradients(optimizer, [grad], [table])
-    >>> np.round(table.numpy()[:3, 0], 4).tolist()  # row 1 got 1 + 1 = 2
+    >>> apply_gradients(optimizer, [grad], [table])  # row 1: gradient 1 + 1 = 2, step 0.1 * 2 / sqrt(4)
+    >>> [round(float(v), 4) for v in table.numpy()[:3, 0]]
     [1.0, 0.9, 1.0]
 """
 

@@ -219,3 +219,12 @@ class CTRModel(keras.Model):
             if progress is not None:
                 progress.update(step + 1)
         return tf.nest.map_structure(lambda *parts: np.concatenate(parts), *outputs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        return super().train_on_batch(self._adapt(x), self._adapt_labels(y), *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        return super().test_on_batch(self._adapt(x), self._adapt_labels(y), *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        return super().predict_on_batch(self._adapt(x))
