@@ -11,10 +11,12 @@ generates the data once into that directory:
 
 * Criteo-like rows (`ctrkit.data.make_criteo`, train and test drawn from one
   planted model): 13 counts through `log1p` and min-max scaling, 26
-  categorical columns label-encoded to integer ids. Columns of more than 1,000
-  distinct values get an id space `--id-space` times larger than the values
-  the rows hold (ids spread at random over it), as when the encoder was fit on
-  a longer log than the training sample: vocabularies from 3 to about 500,000.
+  categorical columns label-encoded to integer ids over the values train and
+  test hold, as DeepCTR's examples do (vocabularies of 3 to about 25,000).
+  With `--id-space K`, columns of more than 1,000 distinct values get an id
+  space K times larger (ids spread at random over it), as when the encoder
+  was fit on a longer log than the training sample (K=20: vocabularies of up
+  to about 500,000).
 * behaviour sequences for DIN (`ctrkit.data.make_behavior_sequences`).
 
 Each measurement runs in a fresh process of this same file (`--worker`),
@@ -320,7 +322,7 @@ def main() -> None:
     parser.add_argument("--test-rows", type=int, default=100_000, help="test rows")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--id-space", type=int, default=20, help="id space of the large Criteo columns, times their distinct values")
+    parser.add_argument("--id-space", type=int, default=1, help="id space of the large Criteo columns, times their distinct values")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--library", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
