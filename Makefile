@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: serve test demo-model bench clean
+.PHONY: serve test demo-model bench bench-deepctr clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ serve: demo-model
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -n 2
+
+bench-deepctr: $(VENV)/.installed-serve
+	$(BIN)/python benchmarks/vs_deepctr.py
 
 clean:
 	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-*

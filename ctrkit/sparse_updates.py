@@ -60,12 +60,22 @@ def _put(tf_var, indices, rows) -> None:
     tf_var.scatter_update(tf.IndexedSlices(rows, indices))
 
 
-def _sgd(optimizer, variable, indices, grad, lr) -> None:
+# Each rule has a `scalars(optimizer, lr, dtype)` part, computed once per step
+# for all tables, and an `update(optimizer, scalars, variable, indices, grad)`
+# part per table: a step touches dozens of tables, and every op costs.
+
+
+def _sgd_scalars(optimizer, lr, dtype):
+    return {"lr": lr, "momentum": tf.cast(optimizer.momentum, dtype)}
+
+
+def _sgd(optimizer, scalars, variable, indices, grad) -> None:
     var = _tf_variable(variable)
+    lr = scalars["lr"]
     if optimizer.momentum == 0:
         var.scatter_sub(tf.IndexedSlices(grad * lr, indices))
         return
-    momentum = tf.cast(optimizer.momentum, var.dtype)
+    momentum = scalars["momentum"]
     m = _slot(optimizer, optimizer.momentums, variable)
     m_rows = _rows(m, indices) * momentum - grad * lr
     _put(m, indices, m_rows)
@@ -73,21 +83,29 @@ def _sgd(optimizer, variable, indices, grad, lr) -> None:
     var.scatter_add(tf.IndexedSlices(step, indices))
 
 
-def _adagrad(optimizer, variable, indices, grad, lr) -> None:
+def _adagrad_scalars(optimizer, lr, dtype):
+    return {"lr": lr}
+
+
+def _adagrad(optimizer, scalars, variable, indices, grad) -> None:
     var = _tf_variable(variable)
     accumulator = _slot(optimizer, optimizer._accumulators, variable)
     acc_rows = _rows(accumulator, indices) + tf.square(grad)
     _put(accumulator, indices, acc_rows)
-    var.scatter_sub(tf.IndexedSlices(lr * grad / tf.sqrt(acc_rows + optimizer.epsilon), indices))
+    var.scatter_sub(tf.IndexedSlices(scalars["lr"] * grad / tf.sqrt(acc_rows + optimizer.epsilon), indices))
 
 
-def _adam(optimizer, variable, indices, grad, lr) -> None:
-    var = _tf_variable(variable)
-    dtype = var.dtype
+def _adam_scalars(optimizer, lr, dtype):
     local_step = tf.cast(optimizer.iterations + 1, dtype)
     beta_1 = tf.cast(optimizer.beta_1, dtype)
     beta_2 = tf.cast(optimizer.beta_2, dtype)
     alpha = lr * tf.sqrt(1 - tf.pow(beta_2, local_step)) / (1 - tf.pow(beta_1, local_step))
+    return {"alpha": alpha, "beta_1": beta_1, "beta_2": beta_2}
+
+
+def _adam(optimizer, scalars, variable, indices, grad) -> None:
+    var = _tf_variable(variable)
+    beta_1, beta_2 = scalars["beta_1"], scalars["beta_2"]
     m = _slot(optimizer, optimizer._momentums, variable)
     v = _slot(optimizer, optimizer._velocities, variable)
     m_rows = _rows(m, indices)
@@ -100,15 +118,19 @@ def _adam(optimizer, variable, indices, grad, lr) -> None:
         v_hat = _slot(optimizer, optimizer._velocity_hats, variable)
         v_rows = tf.maximum(_rows(v_hat, indices), v_rows)
         _put(v_hat, indices, v_rows)
-    var.scatter_sub(tf.IndexedSlices(m_rows * alpha / (tf.sqrt(v_rows) + optimizer.epsilon), indices))
+    var.scatter_sub(tf.IndexedSlices(m_rows * scalars["alpha"] / (tf.sqrt(v_rows) + optimizer.epsilon), indices))
 
 
-def _ftrl(optimizer, variable, indices, grad, lr) -> None:
+def _ftrl_scalars(optimizer, lr, dtype):
+    return {"lr": lr, "l2_reg": optimizer.l2_regularization_strength + optimizer.beta / (2.0 * lr)}
+
+
+def _ftrl(optimizer, scalars, variable, indices, grad) -> None:
     var = _tf_variable(variable)
     accumulator = _slot(optimizer, optimizer._accumulators, variable)
     linear = _slot(optimizer, optimizer._linears, variable)
+    lr, l2_reg = scalars["lr"], scalars["l2_reg"]
     lr_power = optimizer.learning_rate_power
-    l2_reg = optimizer.l2_regularization_strength + optimizer.beta / (2.0 * lr)
     l1_reg = optimizer.l1_regularization_strength
     var_rows = _rows(var, indices)
     acc_rows = _rows(accumulator, indices)
@@ -122,16 +144,17 @@ def _ftrl(optimizer, variable, indices, grad, lr) -> None:
     _put(accumulator, indices, new_acc)
 
 
-_RULES: dict[type, Callable] = {
-    keras.optimizers.SGD: _sgd,
-    keras.optimizers.Adagrad: _adagrad,
-    keras.optimizers.Adam: _adam,
-    keras.optimizers.Ftrl: _ftrl,
+_RULES: dict[type, tuple[Callable, Callable]] = {
+    keras.optimizers.SGD: (_sgd_scalars, _sgd),
+    keras.optimizers.Adagrad: (_adagrad_scalars, _adagrad),
+    keras.optimizers.Adam: (_adam_scalars, _adam),
+    keras.optimizers.Ftrl: (_ftrl_scalars, _ftrl),
 }
 
 
-def sparse_rule(optimizer) -> Callable | None:
-    """The row update for `optimizer`, or None when it needs dense updates.
+def sparse_rule(optimizer) -> tuple[Callable, Callable] | None:
+    """The row update for `optimizer` (its per-step scalars and its per-table
+    update), or None when it needs dense updates.
 
     Only the exact classes above qualify (AdamW, a subclass of Adam, decays
     every weight), and only without options that act on every weight at
@@ -146,7 +169,7 @@ def sparse_rule(optimizer) -> Callable | None:
         return None
     if getattr(optimizer, "loss_scale_factor", None) is not None:
         return None
-    if rule is _ftrl and optimizer.l2_shrinkage_regularization_strength:
+    if rule[1] is _ftrl and optimizer.l2_shrinkage_regularization_strength:
         return None
     return rule
 
@@ -178,12 +201,16 @@ def apply_gradients(optimizer, grads: Sequence, variables: Sequence, sparse: boo
         dense_grads.append(grad)
         dense_vars.append(variable)
     if rows:
+        scalars_of, update = rule
         learning_rate = optimizer.learning_rate
+        scalars: dict = {}
         with tf.name_scope(f"{optimizer.name}_sparse"):
             for grad, variable in rows:
                 indices, values = _unique_rows(grad)
                 dtype = _tf_variable(variable).dtype
-                rule(optimizer, variable, indices, tf.cast(values, dtype), tf.cast(learning_rate, dtype))
+                if dtype not in scalars:
+                    scalars[dtype] = scalars_of(optimizer, tf.cast(learning_rate, dtype), dtype)
+                update(optimizer, scalars[dtype], variable, indices, tf.cast(values, dtype))
     if dense_grads:
         optimizer.apply(dense_grads, dense_vars)
     else:
