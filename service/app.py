@@ -19,6 +19,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from starlette.responses import Response
 
+from service.clients import bounded_receive, install_handlers
+from service.contract import TrafficSplit, complete
 from service.http import Receive, Send
 from service.metrics import ServiceMetrics
 from service.predict import Predictor
@@ -48,10 +50,11 @@ and split traffic between them.
 class ServiceApp:
     """Sends prediction requests to their endpoints and every other request to FastAPI."""
 
-    def __init__(self, api: FastAPI, predict_routes: PredictRoutes) -> None:
+    def __init__(self, api: FastAPI, predict_routes: PredictRoutes, body_timeout_s: float = 10.0) -> None:
         self.api = api
         self.predict_routes = predict_routes
         self.state = api.state
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -59,6 +62,7 @@ class ServiceApp:
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
+            receive = bounded_receive(receive, self.body_timeout_s)  # 408 past it (service.clients)
         await self.api(scope, receive, send)
 
 
@@ -101,6 +105,7 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
     api.state.predictor = predictor
     for group in (models, admin, tfserving, metrics):
         api.include_router(group.router)
+    install_handlers(api)
 
     cache: dict[str, Any] = {}
 
@@ -112,8 +117,13 @@ def create_app(settings: Settings | None = None, *, loader: BundleLoader | None 
             )
             schema["paths"] = {**paths, **schema.get("paths", {})}
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            schema["components"]["schemas"].setdefault(
+                "TrafficSplit", TrafficSplit.model_json_schema(ref_template="#/components/schemas/{model}"))
+            loaded = list(registry.loaded_versions())
+            complete(schema, {"name": sorted({mv.model for mv in loaded}),
+                              "version": sorted({mv.version_label for mv in loaded}, key=int)})
             cache.update(generation=registry.generation, schema=schema)
         return cache["schema"]
 
     api.openapi = openapi  # type: ignore[method-assign]
-    return ServiceApp(api, PredictRoutes(predictor))
+    return ServiceApp(api, PredictRoutes(predictor), settings.body_timeout_s)

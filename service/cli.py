@@ -76,34 +76,12 @@ def run(settings: Settings) -> None:
 
     configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
     from service.app import create_app
+    from service.server import uvicorn_config
 
     level = settings.log_level.value.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
-    try:
-        import uvloop  # noqa: F401
-
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
-    try:
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    except ImportError:
-        http = "h11"
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        http=http,
-        lifespan="on",
-        log_level=settings.log_level.value,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=settings.graceful_timeout_s,
-        server_header=False,
-    )
+    config = uvicorn_config(app, settings)
     # uvicorn re-raises the signal that stopped it once it has shut down; with
     # these handlers in place that ends run() normally, so the exit status is 0
     for sig in (signal.SIGINT, signal.SIGTERM):

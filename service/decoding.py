@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ctrkit.export import PackedLayout
+from service.duplicates import colon_free, refuse_repeated_keys
 from service.errors import PayloadError
 from service.features import FLOAT32_MAX, Feature
 from service.schemas import VersionSchemas
@@ -80,6 +81,21 @@ def peek(body: bytes) -> Envelope:
             ) from None
         raise PayloadError.single(f"the body must be a JSON object, got {_describe(error.get('input'))}",
                                   "type_error") from None
+
+
+def _sent(value: Any) -> str:
+    """A scalar value as the client sent it (``the integer 7``, ``the string '7'``), else its kind."""
+    if isinstance(value, _Number):
+        return f"the number {_shorten(value)}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {_shorten(value)}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {_shorten(repr(value), 40)}"
+    return _describe(value)
 
 
 def _describe(value: Any) -> str:
@@ -192,6 +208,7 @@ class Decoder:
         self._fields = layout.fields
         self._lengths = [f for f in features if f.kind == "length"]
         self._weights = [f for f in features if f.kind == "weight"]
+        self._colon_free = colon_free([*self.input_names, *(f.default for f in features)])
 
     # -- entry points -------------------------------------------------------------
     def decode(self, body: bytes, tf_serving: bool = False) -> Decoded:
@@ -202,10 +219,13 @@ class Decoder:
         except ValidationError as exc:
             raise self._failure(body, exc.errors(include_url=False), tf_serving) from None
         if request.instances is not None:
-            return self._finish(self._from_rows(list(map(vars, request.instances))), "instances", request)
-        if request.inputs is not None:
-            return self._finish(self._from_columns(vars(request.inputs), "inputs"), "inputs", request)
-        return self._finish(self._ranking(request.context, request.candidates), "context", request)
+            built, form = self._from_rows(list(map(vars, request.instances))), "instances"
+        elif request.inputs is not None:
+            built, form = self._from_columns(vars(request.inputs), "inputs"), "inputs"
+        else:
+            built, form = self._ranking(request.context, request.candidates), "context"
+        refuse_repeated_keys(body, request, built[0], form, self._colon_free)  # the parser keeps the last
+        return self._finish(built, form, request)
 
     def decode_rows(self, rows: list[dict[str, Any]]) -> Decoded:
         """The matrices of rows given as Python objects (warm-up and checks)."""
@@ -321,7 +341,7 @@ class Decoder:
                 sink.add(f.name, i, f"{int(own[i])} weights for the {int(of[i])} values of {f.weight_of!r}", "value_error")
 
     def _ranking(self, context: BaseModel, candidates: Any) -> tuple[dict[str, np.ndarray], int]:
-        shared = {k: v for k, v in vars(context).items() if v is not None}
+        shared = {k: v for k, v in vars(context).items() if v is not None} if context is not None else {}
         sink = _Sink("candidates")
         if isinstance(candidates, list):
             n = len(candidates)
@@ -375,6 +395,7 @@ class Decoder:
     def _failure(self, body: bytes, errors: list[dict[str, Any]], tf_serving: bool) -> PayloadError:
         if any(e["type"] == "json_invalid" for e in errors):
             return _locate_json_problem(body, errors[0]["msg"], self.by_name)
+        errors = _as_sent(body, errors)
         try:
             envelope = peek(body)
         except PayloadError as exc:
@@ -522,7 +543,7 @@ def _value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest:
         return f"null is not a value; leave the feature out to use its default {f.default!r}", "type_error"
     if kind in ("string_type", "int_type", "float_type", "bool_type") or (kind == "list_type" and rest):
         wanted = {"string_type": "a string", "int_type": "an integer", "float_type": "a number"}.get(kind, "a value")
-        return f"{prefix}expected {wanted}, got {_describe(value)}", "type_error"
+        return f"{prefix}expected {wanted}, got {_sent(value)}", "type_error"
     if kind == "list_type":
         if whole_column:
             return f"a column must be a list of values, got {_describe(value)}", "type_error"
@@ -535,6 +556,8 @@ def _value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest:
             return f"expected a list of {f.dimension} numbers, got {actual}", "value_error"
         return f"a list of {actual} values is longer than maxlen {f.maxlen}", "too_long"
     if kind == "finite_number":
+        if isinstance(value, _Number) and value.is_number:
+            return f"{prefix}value {_shorten(value)} is too large (beyond the double range)", "not_finite"
         return f"{prefix}value {value} is not a finite number (NaN and infinity are refused)", "not_finite"
     if kind in ("greater_than_equal", "less_than", "less_than_equal", "greater_than"):
         if f.id_range is not None:
@@ -548,11 +571,49 @@ def _value_message(f: Feature, kind: str, value: Any, ctx: dict[str, Any], rest:
 # -- values the JSON parser refuses --------------------------------------------------------
 
 class _Number(str):
-    """A number kept as the text the client sent (ints of any size, floats beyond range)."""
+    """A number kept as the text the client sent (ints of any size, floats beyond range, NaN, Infinity)."""
 
     @property
     def is_int(self) -> bool:
-        return not any(c in self for c in ".eE")
+        return self.is_number and not any(c in self for c in ".eE")
+
+    @property
+    def is_number(self) -> bool:
+        return self not in ("NaN", "Infinity", "-Infinity")
+
+
+def _lenient(body: bytes) -> Any:
+    """The body parsed with every number kept as its text; invalid UTF-8 bytes kept as surrogates."""
+    return json.loads(body.decode("utf-8", "surrogateescape"), parse_int=_Number, parse_float=_Number,
+                      parse_constant=_Number)
+
+
+def _as_sent(body: bytes, errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``errors`` with each non-finite float input (``1e400``, ``Infinity`` and ``NaN`` all parse to one)
+    replaced by the text the client sent, found by a lenient parse."""
+    if not any(isinstance(e.get("input"), float) and not math.isfinite(e["input"]) for e in errors):
+        return errors
+    try:
+        payload = _lenient(body)
+    except (ValueError, RecursionError):
+        return errors
+    fixed = []
+    for e in errors:
+        if isinstance(e.get("input"), float) and not math.isfinite(e["input"]):
+            value = payload
+            for step in e["loc"]:
+                if isinstance(step, int) and isinstance(value, list) and step < len(value):
+                    value = value[step]
+                elif isinstance(step, str) and isinstance(value, dict) and step in value:
+                    value = value[step]
+                elif not isinstance(step, str):
+                    value = None
+                    break
+                # else: a union member's label, not a key of the body
+            if isinstance(value, _Number):
+                e = {**e, "input": value}
+        fixed.append(e)
+    return fixed
 
 
 def _walk(payload: Any) -> Iterator[tuple[str, int | None, str, Any]]:
@@ -587,7 +648,7 @@ def _problem(f: Feature | None, value: Any) -> str | None:
             if problem is not None:
                 return f"element {j}: {problem}"
         return None
-    if isinstance(value, _Number):
+    if isinstance(value, _Number) and value.is_number:
         if value.is_int:
             digits = value.lstrip("-")
             if len(digits) > 18:
@@ -611,18 +672,30 @@ def _problem(f: Feature | None, value: Any) -> str | None:
     return None
 
 
+def _sent_text(text: str) -> str:
+    """A string holding undecodable bytes or lone surrogates, shown as escaped bytes."""
+    shown = "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff"
+                    else c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return f"'{_shorten(shown, 60)}'"
+
+
 def _locate_json_problem(body: bytes, parser_message: str, features: dict[str, Feature]) -> PayloadError:
     detail = parser_message.removeprefix("Invalid JSON: ")
     try:
-        text = body.decode("utf-8", "surrogateescape")
-        payload = json.loads(text, parse_int=_Number, parse_float=_Number)
+        payload = _lenient(body)
     except (ValueError, RecursionError):
         return PayloadError.single(f"the body is not valid JSON: {detail}", "json_invalid")
     sink = _Sink("body")
+    for key in payload if isinstance(payload, dict) else ():
+        if (problem := _problem(None, key)) is not None:
+            sink.add(None, None, f"field name {_sent_text(key)}: {problem}", "value_error", key=key, loc=["body"])
     for form, row, name, value in _walk(payload):
+        sink.form = form
+        if (problem := _problem(None, name)) is not None:
+            sink.add(None, row, f"feature name {_sent_text(name)}: {problem}", "value_error", key=name)
+            continue
         problem = _problem(features.get(name), value)
         if problem is not None:
-            sink.form = form
             kind = "out_of_range" if "outside" in problem else "value_error"
             sink.add(name, row, problem, kind)
     if isinstance(payload, dict):

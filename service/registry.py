@@ -167,10 +167,21 @@ class ModelVersion:
             raise Unavailable(self.model)
         return await batcher.submit(packed, rows, deadline)
 
+    @property
+    def public_error(self) -> str | None:
+        """The load error as the public routes show it: its kind, without paths or details."""
+        if not self.error:
+            return None
+        return f"the version failed to load ({self.error.split(':', 1)[0]}); the admin API has the details"
+
     def describe(self, admin: bool = False) -> dict[str, Any]:
-        info: dict[str, Any] = {"version": self.version, "state": self.state.value, "path": str(self.path)}
+        """State, outputs and queue of this version; ``admin`` adds its path, the load error's text and details
+        (the public routes show no file of the server)."""
+        info: dict[str, Any] = {"version": self.version, "state": self.state.value}
+        if admin:
+            info["path"] = str(self.path)
         if self.error:
-            info["error"] = self.error
+            info["error"] = self.error if admin else self.public_error
             if admin:
                 info["error_code"] = self.error_code
         if self.loaded:

@@ -94,16 +94,17 @@ def _row_field(f: Feature) -> tuple[Any, Any]:
     return value_type(f), Field(f.default, description=f"{description}; default {f.default!r}")
 
 
-def _column_field(f: Feature) -> tuple[Any, Any]:
+def _column_field(f: Feature, max_rows: int) -> tuple[Any, Any]:
     element = value_type(f) | None if f.kind == "length" else value_type(f)  # a null length is derived
-    column = list[element]  # type: ignore[misc,valid-type]
+    column = Annotated[list[element], Field(min_length=1, max_length=max_rows)]  # type: ignore[misc,valid-type]
     if f.required:
         return column, Field(..., description=_describe(f))
     return column | None, Field(None, description=_describe(f) + ("" if f.kind == "length" else f"; default {f.default!r}"))
 
 
-def _optional_field(f: Feature, column: bool) -> tuple[Any, Any]:
-    annotation = list[value_type(f)] if column else value_type(f)  # type: ignore[misc]
+def _optional_field(f: Feature, column: bool, max_rows: int = 0) -> tuple[Any, Any]:
+    annotation = (Annotated[list[value_type(f)], Field(min_length=1, max_length=max_rows)]  # type: ignore[misc]
+                  if column else value_type(f))
     return annotation | None, Field(None, description=_describe(f))
 
 
@@ -149,7 +150,7 @@ def build_schemas(
         **{f.name: _row_field(f) for f in features},
     )
     columns = create_model(  # type: ignore[call-overload]
-        f"{prefix}_Columns", __config__=_FORBID, **{f.name: _column_field(f) for f in features}
+        f"{prefix}_Columns", __config__=_FORBID, **{f.name: _column_field(f, max_rows) for f in features}
     )
     context = create_model(  # type: ignore[call-overload]
         f"{prefix}_Context", __config__=_FORBID, **{f.name: _optional_field(f, False) for f in features}
@@ -158,7 +159,7 @@ def build_schemas(
         f"{prefix}_Candidate", __config__=_FORBID, **{f.name: _optional_field(f, False) for f in features}
     )
     candidate_columns = create_model(  # type: ignore[call-overload]
-        f"{prefix}_CandidateColumns", __config__=_FORBID, **{f.name: _optional_field(f, True) for f in features}
+        f"{prefix}_CandidateColumns", __config__=_FORBID, **{f.name: _optional_field(f, True, max_rows) for f in features}
     )
     rows_of = {m: Annotated[list[m], Field(min_length=1, max_length=max_rows)] for m in (row, candidate)}  # type: ignore[valid-type]
     forms_doc = {

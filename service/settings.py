@@ -108,6 +108,28 @@ class Settings(BaseSettings):
     graceful_timeout_s: float = Field(
         30.0, ge=0, description="Longest wait for in-flight requests on shutdown."
     )
+    header_timeout_s: float = Field(
+        5.0, gt=0,
+        description="Longest time a client may take to send a request's headers, counted from the connection's "
+        "opening or the request's first byte (then 408 and the connection is closed; a connection that sent "
+        "nothing is closed).",
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0,
+        description="Longest time a client may take to send a request's body once its headers arrived (408 and "
+        "close); prediction requests must also send it within their deadline.",
+    )
+    keep_alive_timeout_s: float = Field(
+        5.0, gt=0, description="Idle keep-alive connections are closed after this many seconds."
+    )
+    max_header_bytes: int = Field(
+        16384, ge=1024, description="Largest request head (request line and headers; 431 above)."
+    )
+    max_connections: int = Field(
+        1000, ge=0,
+        description="Connections (and requests in progress) at once; past it a new request gets 503 at once "
+        "and its connection is closed (0: unbounded).",
+    )
 
     @field_validator("model_versions", mode="before")
     @classmethod

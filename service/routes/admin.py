@@ -15,6 +15,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from service.contract import AdminModelInfo, AdminModels, AdminVersion, responses
 from service.deps import RegistryDep, require_admin
 from service.errors import PayloadError
 from service.http import json_response
@@ -85,14 +86,6 @@ def parse_split(payload: Any) -> dict[int, float] | None:
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid model name or version in the URL."},
-    401: {"description": "Missing or wrong bearer token."},
-    403: {"description": "The admin API is disabled (no CTR_ADMIN_TOKEN)."},
-    404: {"description": "Unknown model or version; the answer lists the known ones."},
-}
-
-
 def _answer(exc: RegistryError) -> Response:
     return json_response({"detail": exc.message, **exc.extra}, exc.status_code)
 
@@ -111,13 +104,15 @@ async def _split_body(request: Request) -> dict[int, float] | None:
     return parse_split(payload)
 
 
-@router.get("/models", summary="Every model and version with its state, errors and traffic split", responses=_ERRORS)
+@router.get("/models", summary="Every model and version with its state, errors and traffic split",
+            responses=responses(AdminModels, 401, 403))
 async def list_models(registry: RegistryDep) -> Response:
     return json_response(registry.describe(admin=True))
 
 
 @router.post("/models/{name}/versions/{version}:load", summary="Load and warm up a version (not serving yet)",
-             responses={**_ERRORS, 422: {"description": "The version failed to load; it is marked failed."}})
+             responses=responses(AdminVersion, 400, 401, 403, 404, 422,
+                                 why={422: "The version failed to load; it is marked failed."}))
 async def load(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
@@ -130,8 +125,9 @@ async def load(name: str, version: str, registry: RegistryDep) -> Response:
 
 @router.post("/models/{name}/versions/{version}:activate",
              summary="Serve a version (loading it first if needed); in-flight requests finish where they started",
-             responses={**_ERRORS, 409: {"description": "Unloaded while being activated."},
-                        422: {"description": "The version failed to load; nothing changed."}})
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, 422,
+                                 why={409: "Unloaded while being activated.",
+                                      422: "The version failed to load; nothing changed."}))
 async def activate(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
@@ -143,7 +139,7 @@ async def activate(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.post("/models/{name}:rollback", summary="Serve the previously serving version again",
-             responses={**_ERRORS, 409: {"description": "No previous version."}})
+             responses=responses(AdminModelInfo, 400, 401, 403, 404, 409, why={409: "No previous version."}))
 async def rollback(name: str, registry: RegistryDep) -> Response:
     try:
         name = _name(name)
@@ -155,7 +151,8 @@ async def rollback(name: str, registry: RegistryDep) -> Response:
 
 
 @router.delete("/models/{name}/versions/{version}", summary="Unload a version once its queued requests finish",
-               responses={**_ERRORS, 409: {"description": "The version serves or is in the traffic split."}})
+               responses=responses(AdminVersion, 400, 401, 403, 404, 409,
+                                   why={409: "The version serves or is in the traffic split."}))
 async def unload(name: str, version: str, registry: RegistryDep) -> Response:
     try:
         name, v = _name(name), _version(version)
@@ -167,8 +164,11 @@ async def unload(name: str, version: str, registry: RegistryDep) -> Response:
 
 
 @router.put("/models/{name}/traffic", summary='Split traffic between loaded versions: {"split": {"1": 90, "2": 10}}',
-            responses={**_ERRORS, 409: {"description": "A version in the split is not loaded."},
-                       422: {"description": "Invalid split."}})
+            responses=responses(AdminModelInfo, 400, 401, 403, 404, 408, 409, 422,
+                                why={400: "Invalid model name in the URL, or a split without a positive weight.",
+                                     409: "A version in the split is not loaded.", 422: "Invalid split."}),
+            openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/TrafficSplit"}}}}})
 async def traffic(name: str, request: Request, registry: RegistryDep) -> Response:
     try:
         name = _name(name)

@@ -13,6 +13,7 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/metrics", summary="Prometheus metrics", tags=["health"])
+@router.get("/metrics", summary="Prometheus metrics", tags=["health"], responses={
+    200: {"description": "The Prometheus text exposition.", "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def prometheus(metrics: MetricsDep) -> Response:
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

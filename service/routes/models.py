@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from service.contract import Health, Models, Readiness, responses
 from service.deps import RegistryDep
 from service.http import json_response
 
@@ -13,18 +14,18 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-@router.get("/models", summary="Models, their versions and states", tags=["models"])
+@router.get("/models", summary="Models, their versions and states", tags=["models"], responses=responses(Models))
 async def list_models(registry: RegistryDep) -> Response:
     return json_response(registry.describe())
 
 
-@router.get("/healthz", summary="Liveness", tags=["health"])
+@router.get("/healthz", summary="Liveness", tags=["health"], responses=responses(Health))
 async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
 @router.get("/readyz", summary="Readiness: a model version is loaded and warmed up", tags=["health"],
-            responses={503: {"description": "No version is loaded yet."}})
+            responses=responses(Readiness, 503))
 async def readyz(registry: RegistryDep) -> Response:
     loaded = [f"{mv.model}/{mv.version}" for mv in registry.loaded_versions()]
     if loaded:

@@ -56,9 +56,8 @@ class PredictRoutes:
 
 _COMMON_ERRORS = {
     "404": "Unknown model or version; the answer lists the known ones.",
-    "408": "The body did not arrive before the request's deadline.",
+    "408": "The body did not arrive before the request's deadline (the connection is closed).",
     "413": "Body larger than the limit.",
-    "415": "The body is not sent as application/json.",
     "500": "The model failed on this request's own rows (its batch neighbours are not affected).",
     "503": "Overloaded (refused before the work is done) or no version loaded yet; see Retry-After.",
     "504": "No answer within the request deadline; the rows were not scored.",
@@ -87,26 +86,30 @@ def _error_model(tf_serving: bool) -> dict[str, Any]:
 def _operation(summary: str, description: str, requests: list[str], answers: list[str], tf_serving: bool,
                parameters: list[dict[str, Any]]) -> dict[str, Any]:
     error = {"application/json": {"schema": _error_model(tf_serving)}}
-    invalid = ("400", "Invalid payload or path; the message names the feature and the row.") if tf_serving else (
-        "422", "Invalid payload; every item names the feature and the row.")
+    if tf_serving:
+        invalid = {"400": "Invalid payload, path or Content-Length; the message names the feature and the row."}
+    else:
+        invalid = {"400": "Invalid Content-Length header.",
+                   "415": "The body is not sent as application/json.",
+                   "422": "Invalid payload; every item names the feature and the row."}
     responses: dict[str, Any] = {
         "200": {
             "description": "One score per row, from the version named in the answer (and in X-Model-Version).",
-            "content": {"application/json": {"schema": {"oneOf": [{"$ref": r} for r in answers]} if answers
+            "content": {"application/json": {"schema": {"anyOf": [{"$ref": r} for r in answers]} if answers
                                              else {"type": "object"}}},
         },
-        invalid[0]: {"description": invalid[1], "content": error},
     }
-    if tf_serving:
-        responses["501"] = {"description": "classify and regress are not served.", "content": error}
-    for status, text in _COMMON_ERRORS.items():
+    for status, text in {**invalid, **_COMMON_ERRORS}.items():
         responses[status] = {"description": text, "content": error}
-    body = {"oneOf": [{"$ref": r} for r in requests]} if requests else {"type": "object"}
+    body = {"anyOf": [{"$ref": r} for r in requests]} if requests else {"type": "object"}  # versions may agree
+    content = {"application/json": {"schema": body}}
+    if tf_serving:  # like TensorFlow Serving, any Content-Type (or none) is read as JSON
+        content["*/*"] = {"schema": body}
     operation = {
         "tags": ["tensorflow serving" if tf_serving else "predict"],
         "summary": summary,
         "description": description,
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "requestBody": {"required": True, "content": content},
         "responses": responses,
     }
     if parameters:
@@ -136,7 +139,8 @@ def openapi_paths(versions: Iterable[VersionSchemas]) -> tuple[dict[str, Any], d
         refs("predict"), refs("answer"), False, [],
     )
     tf_doc = ("TensorFlow Serving REST predict: `instances` (answered as `predictions`) or `inputs` "
-              "(answered as `outputs`); errors are `{\"error\": ...}`.")
+              "(answered as `outputs`); errors are `{\"error\": ...}`. As TensorFlow Serving does, the body is "
+              "read as JSON whatever its Content-Type.")
     paths = {
         PREDICT_PATH: {"post": predict},
         TF_PREDICT_LATEST_PATH: {"post": _operation("Predict (TensorFlow Serving REST)", tf_doc, refs("tf"), [],

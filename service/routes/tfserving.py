@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from service.contract import TFMetadata, TFStatus, responses
 from service.deps import RegistryDep
 from service.errors import PayloadError
 from service.http import json_response
@@ -85,7 +86,7 @@ def version_status(mv: ModelVersion) -> dict[str, Any] | None:
         "state": state,
         "status": {
             "error_code": (mv.error_code or "UNKNOWN") if failed else "OK",
-            "error_message": (mv.error or "") if failed else "",
+            "error_message": (mv.public_error or "") if failed else "",
         },
     }
 
@@ -179,12 +180,14 @@ def _status(registry: ModelRegistry, name: str, version: str | None) -> Response
         return _error(exc)
 
 
-@router.get("/models/{name}", summary="Model status (TensorFlow Serving REST)")
+@router.get("/models/{name}", summary="Model status (TensorFlow Serving REST)",
+            responses=responses(TFStatus, 400, 404, tf=True))
 async def model_status(name: str, registry: RegistryDep) -> Response:
     return _status(registry, name, None)
 
 
-@router.get("/models/{name}/versions/{version}", summary="Version status (TensorFlow Serving REST)")
+@router.get("/models/{name}/versions/{version}", summary="Version status (TensorFlow Serving REST)",
+            responses=responses(TFStatus, 400, 404, tf=True))
 async def model_version_status(name: str, version: str, registry: RegistryDep) -> Response:
     return _status(registry, name, version)
 
@@ -222,12 +225,14 @@ async def _metadata(registry: ModelRegistry, name: str, version: str | None) -> 
     })
 
 
-@router.get("/models/{name}/metadata", summary="Model metadata (TensorFlow Serving REST)")
+@router.get("/models/{name}/metadata", summary="Model metadata (TensorFlow Serving REST)",
+            responses=responses(TFMetadata, 400, 404, tf=True))
 async def model_metadata(name: str, registry: RegistryDep) -> Response:
     return await _metadata(registry, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/metadata", summary="Version metadata (TensorFlow Serving REST)")
+@router.get("/models/{name}/versions/{version}/metadata", summary="Version metadata (TensorFlow Serving REST)",
+            responses=responses(TFMetadata, 400, 404, tf=True))
 async def model_version_metadata(name: str, version: str, registry: RegistryDep) -> Response:
     return await _metadata(registry, name, version)
 

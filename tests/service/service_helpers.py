@@ -17,6 +17,7 @@ import numpy as np
 import uvicorn
 
 from service.app import create_app
+from service.server import uvicorn_config
 from service.settings import Settings
 
 
@@ -27,16 +28,13 @@ def free_port() -> int:
 
 
 class ServerThread:
-    """Runs an app under uvicorn (uvloop, httptools) in a thread of its own."""
+    """Runs an app under uvicorn in a thread of its own, configured as ``ctrkit serve`` does."""
 
-    def __init__(self, app: Any, port: int) -> None:
+    def __init__(self, app: Any, settings: Settings) -> None:
         self.app = app
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-            log_level="warning", access_log=False, lifespan="on",
-        )
+        self.port = settings.port
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn_config(app, settings, host="127.0.0.1", log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -59,7 +57,7 @@ def serve(settings: Settings, loader: Any = None, wait_ready: bool = True) -> It
     """A started server for ``settings`` (its port is replaced by a free one)."""
     port = free_port()
     settings = settings.model_copy(update={"port": port})
-    server = ServerThread(create_app(settings, loader=loader), port).start()
+    server = ServerThread(create_app(settings, loader=loader), settings).start()
     try:
         if wait_ready:
             wait_until_ready(server.url)

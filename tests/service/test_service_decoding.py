@@ -216,7 +216,7 @@ def test_ranking_rules(decoder):
     [item] = errors_of(decoder, {"context": context, "candidates": missing}).errors
     assert (item["feature"], item["row"], item["type"]) == ("user_id", 1, "missing")
     [item] = errors_of(decoder, {"context": {"C1": 5}, "candidates": candidates}).errors
-    assert item["msg"] == "context feature 'C1': expected a string, got an integer"
+    assert item["msg"] == "context feature 'C1': expected a string, got the integer 5"
     bad = copy.deepcopy(candidates)
     bad[0]["user_id"] = 999
     [item] = errors_of(decoder, {"context": context, "candidates": bad}).errors
@@ -283,3 +283,31 @@ def test_malformed_payloads_never_escape_as_other_errors(decoder):
             assert all(len(a) == decoded.rows for a in cols.values())
             assert all(np.all(np.isfinite(a)) for a in cols.values() if a.dtype.kind == "f")
             assert all(isinstance(v, str) for v in decoded.packed["strings"].ravel())
+
+
+GOOD = b'"C1": "a", "user_id": 3, "vec": [1, 2, 3], "items": [1], "items_w": [1.0]'
+
+
+@pytest.mark.parametrize(
+    "raw, feature, words",
+    [
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "I1": 1e400}]}', "I1", "value 1e400 is too large"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "I1": -1E+400}]}', "I1", "value -1E+400 is too large"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "I1": Infinity}]}', "I1", "value Infinity is not a finite"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "I1": NaN}]}', "I1", "value NaN is not a finite"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "user_id": 1e400}]}', "user_id",
+         "expected an integer, got the number 1e400"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "user_id": "7"}]}', "user_id",
+         "expected an integer, got the string '7'"),
+        (b'{"inputs": {"C1": ["a", "b"], "user_id": [3, 4], "items": [[1], [2]], "items_w": [[1.0], [1.0]], '
+         b'"vec": [[1, 2, 3], [1, 2, Infinity]]}}', "vec",
+         "element 2: value Infinity"),
+        (b'{"context": {"C1": "a", "vec": [1, 2, 3], "items": [1], "items_w": [1.0]}, '
+         b'"candidates": [{"user_id": 3}, {"user_id": 4, "I1": -Infinity}]}', "I1", "value -Infinity"),
+        (b'{"instances": [{' + GOOD + b'}, {' + GOOD + b', "I\xff1": 1.0}]}', None,
+         "feature name 'I\\xff1': the string is not valid UTF-8 (byte 0xff"),
+    ],
+)
+def test_answers_say_what_was_sent(decoder, raw, feature, words):
+    [item] = errors_of(decoder, raw).errors
+    assert item["feature"] == feature and item["row"] == 1 and words in item["msg"], item["msg"]

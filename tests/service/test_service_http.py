@@ -271,7 +271,7 @@ def test_openapi_documents_the_generated_schemas(live):
     assert row["properties"]["genres"]["maxItems"] == 5
     assert row["additionalProperties"] is False
     operation = doc["paths"]["/predict"]["post"]
-    refs = [r["$ref"] for r in operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]]
+    refs = [r["$ref"] for r in operation["requestBody"]["content"]["application/json"]["schema"]["anyOf"]]
     assert "#/components/schemas/deepfm_v1_PredictRequest" in refs
     request = schemas["deepfm_v1_PredictRequest"]
     assert {"instances", "inputs", "context", "candidates"} <= set(request["properties"])

@@ -104,10 +104,17 @@ def test_broken_versions_are_reported_and_never_serve(model_repo, tmp_path):
         assert {v["version"]: v["state"] for v in public["versions"]} == {
             1: "serving", 4: "failed", 5: "failed", 6: "failed", 7: "failed"
         }
-        assert all(v["error"] for v in public["versions"] if v["state"] == "failed")
-        status = {s["version"]: s for s in httpx.get(f"{url}/v1/models/ads").json()["model_version_status"]}
+        assert all(v["error"].startswith("the version failed to load (")
+                   for v in public["versions"] if v["state"] == "failed")
+        tf_status = httpx.get(f"{url}/v1/models/ads")
+        status = {s["version"]: s for s in tf_status.json()["model_version_status"]}
         assert status["1"]["state"] == "AVAILABLE" and status["1"]["status"]["error_code"] == "OK"
-        assert status["5"]["state"] == "END" and "disagree" in status["5"]["status"]["error_message"]
+        assert status["5"]["state"] == "END" and "(ValueError)" in status["5"]["status"]["error_message"]
+        # the public routes show no file of the server and no load error's text; the admin routes do
+        for route in ("/models", "/v1/models/ads", "/v1/models/ads/versions/7", "/readyz"):
+            text = httpx.get(f"{url}{route}").text
+            assert str(tmp_path) not in text and "saved_model" not in text and "disagree" not in text, route
+        assert str(tmp_path) in httpx.get(f"{url}/admin/models", headers=AUTH).text
         assert status["5"]["status"]["error_code"] == "INVALID_ARGUMENT"
         metrics = httpx.get(f"{url}/metrics").text
         for version in (4, 5, 6, 7):
