@@ -14,7 +14,7 @@ DURATION ?= 20s
 
 BENCH_ARGS ?=
 
-.PHONY: serve test demo-model loadtest bench wrk clean
+.PHONY: serve test demo-model loadtest bench bench-deepctr wrk clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ wrk:
 
 bench: demo-model $(VENV)/.installed-loadtest wrk
 	$(BIN)/ctrkit bench $(BENCH_ARGS)
+
+# ctrkit beside DeepCTR on the same data (DeepCTR in a virtual environment of its own)
+bench-deepctr: $(VENV)/.installed-serve
+	$(BIN)/python benchmarks/vs_deepctr.py
 
 clean:
 	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-*

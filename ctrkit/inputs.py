@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import keras
 
 from .columns import DenseFeat, SparseFeat, VarLenSparseFeat
+from .layers.embedding import EmbeddingTable
 from .layers.utils import Hash
 
 
@@ -19,23 +20,27 @@ def create_embedding_dict(
     prefix: str = "sparse_",
     seq_mask_zero: bool = True,
 ) -> dict[str, keras.layers.Embedding]:
-    """One `Embedding` per `embedding_name`; columns sharing a name share the table."""
+    """One `EmbeddingTable` per `embedding_name`; columns sharing a name share the table.
+
+    `l2_reg` penalises the vectors each batch looks up, not the whole table
+    (see `EmbeddingTable`), so the optimizer updates only the rows a batch
+    touched."""
     tables: dict[str, keras.layers.Embedding] = {}
     for fc in sparse_feature_columns:
-        tables[fc.embedding_name] = keras.layers.Embedding(
+        tables[fc.embedding_name] = EmbeddingTable(
             fc.vocabulary_size,
             fc.embedding_dim,
+            l2_reg=l2_reg,
             embeddings_initializer=fc.embeddings_initializer,
-            embeddings_regularizer=keras.regularizers.l2(l2_reg),
             name=prefix + "_emb_" + fc.embedding_name,
             trainable=fc.trainable,
         )
     for fc in varlen_sparse_feature_columns:
-        tables[fc.embedding_name] = keras.layers.Embedding(
+        tables[fc.embedding_name] = EmbeddingTable(
             fc.vocabulary_size,
             fc.embedding_dim,
+            l2_reg=l2_reg,
             embeddings_initializer=fc.embeddings_initializer,
-            embeddings_regularizer=keras.regularizers.l2(l2_reg),
             name=prefix + "_seq_emb_" + fc.embedding_name,
             mask_zero=seq_mask_zero,
             trainable=fc.trainable,

@@ -263,7 +263,7 @@ def test_dien_auxiliary_loss_only_in_training(gru_type):
     regularisation = _total(plain.losses)
 
     plain(x, training=True)
-    assert _total(plain.losses) == pytest.approx(regularisation)
+    assert _total(plain.losses) == pytest.approx(regularisation, abs=1e-6)  # only the looked-up rows' tiny L2
     model(x, training=False)
     assert _total(model.losses) == pytest.approx(regularisation, abs=1e-6)
     model(x, training=True)

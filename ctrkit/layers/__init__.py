@@ -8,6 +8,7 @@ reload with `keras.models.load_model` without `custom_objects`; the
 from .activation import Dice
 from .core import PredictionLayer, RegulationModule
 from .dnn import DNN
+from .embedding import EmbeddingTable
 from .interaction import (
     CIN,
     FM,

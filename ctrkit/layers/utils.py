@@ -167,10 +167,13 @@ class NoMask(keras.layers.Layer):
 
 
 def concat_func(inputs: Sequence, axis: int = -1, mask: bool = False):
-    """Concatenate a list of tensors; a single tensor is returned as is."""
+    """Concatenate a list of tensors; a single tensor is returned as is.
+
+    With `mask=False` the inputs' Keras masks are dropped (`NoMask` on each
+    input that carries one)."""
     inputs = list(inputs)
     if not mask:
-        inputs = [NoMask()(x) for x in inputs]
+        inputs = [NoMask()(x) if getattr(x, "_keras_mask", None) is not None else x for x in inputs]
     if len(inputs) == 1:
         return inputs[0]
     return keras.layers.Concatenate(axis=axis)(inputs)

@@ -14,6 +14,7 @@ import keras
 from ..feature_column import SparseFeat, VarLenSparseFeat, build_input_features, get_linear_logit
 from ..inputs import lookup_ids, get_dense_input, get_varlen_pooling_list
 from ..layers.dnn import DNN
+from ..layers.embedding import EmbeddingTable
 from ..layers.utils import combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit
 
@@ -80,11 +81,11 @@ def ONN(
         """The embedding of `fc` meant for its product with `other`, `(batch, 1, dim)`."""
         key = (fc.embedding_name, other.embedding_name)
         if key not in tables:
-            tables[key] = keras.layers.Embedding(
+            tables[key] = EmbeddingTable(
                 fc.vocabulary_size,
                 fc.embedding_dim,
+                l2_reg=l2_reg_embedding,
                 embeddings_initializer=fc.embeddings_initializer,
-                embeddings_regularizer=keras.regularizers.l2(l2_reg_embedding),
                 mask_zero=isinstance(fc, VarLenSparseFeat),
                 trainable=fc.trainable,
                 name=f"sparse_emb_{fc.embedding_name}_{other.embedding_name}",
