@@ -53,6 +53,7 @@ __all__ = ["Failure", "Outcome", "Predictor"]
 log = logging.getLogger(__name__)
 
 _JSON_TYPES = (b"application/json", b"application/x-json")
+_UNREAD_LIMIT = 64 * 1024  # bytes of unread body beyond which a refusal closes the connection
 
 
 @dataclass(slots=True)
@@ -151,11 +152,19 @@ class Predictor:
             rows = mv.estimate.rows(size)
             if rows and not mv.batcher.has_room(rows):
                 self.metrics.refused.labels("queue").inc()
-                raise Failure(503, f"overloaded: the queue has no room for about {rows} rows", self._retry_after)
+                raise Failure(503, f"overloaded: the queue has no room for about {rows} rows", self._unread(size))
         if not self.budget.acquire(size):
             self.metrics.refused.labels("body_bytes").inc()
-            raise Failure(503, "overloaded: too many request bytes being read", self._retry_after)
+            raise Failure(503, "overloaded: too many request bytes being read", self._unread(size))
         return size
+
+    def _unread(self, size: int) -> list[tuple[bytes, bytes]]:
+        """Headers of a refusal that leaves a body of ``size`` bytes unread: a large one closes the
+        connection after the answer, so the body is never read (reading and discarding it would cost the
+        overloaded service as much as receiving an accepted one)."""
+        if size > _UNREAD_LIMIT:
+            return [*self._retry_after, (b"connection", b"close")]
+        return self._retry_after
 
     async def score(self, scope: dict[str, Any], receive: Receive, name: str | None, version: int | None,
                     tf_serving: bool, labels: list[str], deadline: float) -> Outcome:

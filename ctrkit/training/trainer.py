@@ -405,7 +405,10 @@ class Trainer:
         predictions: list[list[np.ndarray]] = [[] for _ in self.tasks]
         labels: list[list[np.ndarray]] = [[] for _ in self.tasks]
         batch_losses = []
-        regularization = float(sum(float(x) for x in self.model.losses)) if self.model.losses else 0.0
+        # Weight penalties only: losses a layer adds while running in training
+        # mode (the embedding penalty) are left from the traced training step
+        # as graph tensors, and evaluation does not count them.
+        regularization = float(sum(float(x) for x in self.model.losses if hasattr(x, "numpy")))
         for outputs, ys in self.predict_batches(input_fn, steps):
             if ys is None:
                 raise ValueError("evaluate needs an input function that gives labels")

@@ -80,7 +80,10 @@ def test_sigterm_lets_running_grpc_calls_finish(deepfm_repo, deepfm_bundle):
             process.kill()
         output = process.communicate()[0]
     *answered, (_, _, refused) = outcomes
-    assert refused == grpc.StatusCode.UNAVAILABLE, output[-2000:]  # once stopped, new calls are refused
+    # Once stopped, new calls are refused: UNAVAILABLE when the connection is
+    # closed, CANCELLED when the call's stream opened as the server shut down
+    # (gRPC resets it); either way nothing was computed for it.
+    assert refused in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), output[-2000:]
     for _, _, scores in answered:  # every call the server took was answered in full
         np.testing.assert_allclose(scores, expected, atol=1e-5)
     assert any(sent < stopped < done for sent, done, _ in answered), "no call was running at SIGTERM"

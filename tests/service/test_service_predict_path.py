@@ -171,6 +171,23 @@ def test_a_request_over_the_body_budget_is_refused_before_its_body_is_sent(tmp_p
         late.close()
 
 
+def test_a_refused_large_body_is_never_read(tmp_path):
+    write_fake_model(tmp_path, "ads", 1)
+    config = settings(tmp_path, max_body_bytes=400_000, max_inflight_bytes=410_000)
+    with serve(config, loader=FakeLoader()) as server:
+        holder = _send_headers(server.url, 300_000)
+        holder.sendall(b'{"instances": [')
+        time.sleep(0.2)
+        late = _send_headers(server.url, 200_000)
+        answer = late.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 503") and b"connection: close" in answer.lower()
+        # The server closes the connection rather than reading 200 kB it has refused to use.
+        late.settimeout(5)
+        assert late.recv(65536) == b""
+        holder.close()
+        late.close()
+
+
 def test_a_request_past_its_deadline_is_not_computed(tmp_path):
     write_fake_model(tmp_path, "ads", 1)
     loader = FakeLoader()
