@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice, check_int, check_number
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class Hash(keras.layers.Layer):
@@ -40,14 +42,11 @@ class Hash(keras.layers.Layer):
         vocabulary_path: str | None = None,
         **kwargs,
     ):
-        num_buckets = int(num_buckets)
-        if num_buckets < 1:
-            raise ValueError(f"num_buckets must be a positive integer, got {num_buckets}")
-        if mask_zero and num_buckets < 2 and vocabulary_path is None:
-            raise ValueError("num_buckets must be at least 2 when mask_zero=True")
         super().__init__(**kwargs)
-        self.num_buckets = num_buckets
-        self.mask_zero = mask_zero
+        self.num_buckets = num_buckets = check_int("num_buckets", num_buckets, 1)
+        self.mask_zero = check_bool("mask_zero", mask_zero)
+        if mask_zero and num_buckets < 2 and vocabulary_path is None:
+            raise ValueError("`num_buckets` must be at least 2 when mask_zero=True.")
         self.vocabulary_path = vocabulary_path
         self._table = None
         if vocabulary_path is not None:
@@ -106,13 +105,11 @@ class Linear(keras.layers.Layer):
     def __init__(
         self, l2_reg: float = 0.0, mode: int = 0, use_bias: bool = False, seed: int = 1024, **kwargs
     ):
-        if mode not in (0, 1, 2):
-            raise ValueError(f"mode must be 0, 1 or 2, got {mode!r}")
         super().__init__(**kwargs)
-        self.l2_reg = l2_reg
-        self.mode = mode
-        self.use_bias = use_bias
-        self.seed = seed
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.mode = check_choice("mode", mode, (0, 1, 2))
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape):
         if self.use_bias:

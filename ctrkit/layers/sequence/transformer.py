@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice, check_int, check_number
 from ctrkit.layers.sequence.position_encoding import PositionEncoding
 
 ATTENTION_TYPES = ("scaled_dot_product", "additive")
@@ -94,48 +95,23 @@ class Transformer(keras.layers.Layer):
         output_type: str | None = "mean",
         **kwargs: Any,
     ) -> None:
-        for name, value in (("att_embedding_size", att_embedding_size), ("head_num", head_num)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if (
-            isinstance(dropout_rate, bool)
-            or not isinstance(dropout_rate, (int, float))
-            or not 0 <= dropout_rate < 1
-        ):
-            raise ValueError(f"dropout_rate must be a number in [0, 1), got {dropout_rate!r}")
-        for name, value in (
-            ("use_positional_encoding", use_positional_encoding),
-            ("use_res", use_res),
-            ("use_feed_forward", use_feed_forward),
-            ("use_layer_norm", use_layer_norm),
-            ("blinding", blinding),
-            ("supports_masking", supports_masking),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be a bool, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        if attention_type not in ATTENTION_TYPES:
-            raise ValueError(f"attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         super().__init__(**kwargs)
-        self.att_embedding_size = att_embedding_size
-        self.head_num = head_num
-        self.num_units = att_embedding_size * head_num
-        self.dropout_rate = dropout_rate
-        self.use_positional_encoding = use_positional_encoding
-        self.use_res = use_res
-        self.use_feed_forward = use_feed_forward
-        self.use_layer_norm = use_layer_norm
-        self.blinding = blinding
-        self.seed = seed
-        self.use_input_mask = supports_masking
+        self.att_embedding_size = check_int("att_embedding_size", att_embedding_size, 1)
+        self.head_num = check_int("head_num", head_num, 1)
+        self.num_units = self.att_embedding_size * self.head_num
+        self.dropout_rate = check_number("dropout_rate", dropout_rate, 0, 1)
+        self.use_positional_encoding = check_bool("use_positional_encoding", use_positional_encoding)
+        self.use_res = check_bool("use_res", use_res)
+        self.use_feed_forward = check_bool("use_feed_forward", use_feed_forward)
+        self.use_layer_norm = check_bool("use_layer_norm", use_layer_norm)
+        self.blinding = check_bool("blinding", blinding)
+        self.seed = check_int("seed", seed)
+        self.use_input_mask = check_bool("supports_masking", supports_masking)
         # A mask is accepted in either mode, never warned about; compute_mask
         # decides what is passed on.
         self.supports_masking = True
-        self.attention_type = attention_type
-        self.output_type = output_type
+        self.attention_type = check_choice("attention_type", attention_type, ATTENTION_TYPES)
+        self.output_type = check_choice("output_type", output_type, OUTPUT_TYPES)
 
         self.dropout = keras.layers.Dropout(dropout_rate, seed=seed)
         if use_positional_encoding:
