@@ -8,7 +8,9 @@ and Keras 3 refuses:
   NumPy arrays;
 * 1-D label arrays for `(batch, 1)` outputs: given their trailing axis, so
   metrics such as `"binary_crossentropy"` see matching ranks;
-* one flat metrics list for a multi-output model: applied to every output.
+* one flat metrics list for a multi-output model: applied to every output;
+* `save_weights("x.h5")`, and whole-model HDF5 files that `load_model`
+  reloads with or without `custom_objects` (see `ctrkit.models.saving`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from .saving import HDF5Saving, register_plain_name
 
 
 def _to_string_tensor(value: Any):
@@ -27,9 +31,11 @@ def _to_string_tensor(value: Any):
     return tf.constant(np.asarray(value).astype(str).astype(object))
 
 
+@register_plain_name
 @keras.saving.register_keras_serializable(package="ctrkit")
-class CTRModel(keras.Model):
-    """A functional Keras model that takes string features as NumPy arrays."""
+class CTRModel(HDF5Saving, keras.Model):
+    """A functional Keras model that takes string features as NumPy arrays,
+    and saves to and reloads from DeepCTR's HDF5 files (`ctrkit.models.saving`)."""
 
     def _string_inputs(self) -> dict[str, int]:
         return {t.name: i for i, t in enumerate(self.inputs) if t.dtype == "string"}
