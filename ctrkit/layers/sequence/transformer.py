@@ -11,7 +11,8 @@ from keras import ops
 from ctrkit.layers.checks import check_bool, check_choice, check_int, check_number
 from ctrkit.layers.sequence.position_encoding import PositionEncoding
 
-ATTENTION_TYPES = ("scaled_dot_product", "additive")
+ATTENTION_TYPES = ("scaled_dot_product", "cos", "ln", "additive")
+COS_SCALE = 20.0  # cosine scores lie in [-1, 1]: scaled, as DeepCTR does, so the softmax can be peaked
 OUTPUT_TYPES = ("mean", "sum", None)
 
 
@@ -26,7 +27,10 @@ class Transformer(keras.layers.Layer):
        `queries` and to `keys`;
     2. per head, queries, keys and values are linear projections of size
        `att_embedding_size`; scores are `Q K^T / sqrt(att_embedding_size)`
-       (`'scaled_dot_product'`) or `v . tanh(Q_i + K_j + b)` (`'additive'`);
+       (`'scaled_dot_product'`), `20 cos(Q_i, K_j)` (`'cos'`), the scaled dot
+       product of layer-normalised `Q` and `K` (`'ln'`, each head's vectors
+       normalised with their own learned scale and offset) or
+       `v . tanh(Q_i + K_j + b)` (`'additive'`);
     3. padded keys get no attention; with `blinding=True` position `i` does not
        attend to key `i` either; a query with no key left gets a zero
        attention result;
@@ -64,7 +68,7 @@ class Transformer(keras.layers.Layer):
         seed: random seed of the initialisers and dropout.
         supports_masking: read the valid positions from Keras masks instead of
             length inputs.
-        attention_type: `'scaled_dot_product'` or `'additive'`.
+        attention_type: `'scaled_dot_product'`, `'cos'`, `'ln'` or `'additive'`.
         output_type: `'mean'`, `'sum'` or `None`.
 
     Example:
@@ -117,6 +121,9 @@ class Transformer(keras.layers.Layer):
         if use_positional_encoding:
             self.query_pe = PositionEncoding(name="query_position_encoding")
             self.key_pe = PositionEncoding(name="key_position_encoding")
+        if self.attention_type == "ln":
+            self.query_head_ln = keras.layers.LayerNormalization(name="query_head_layer_norm")
+            self.key_head_ln = keras.layers.LayerNormalization(name="key_head_layer_norm")
         if use_layer_norm:
             self.attention_ln = keras.layers.LayerNormalization(name="attention_layer_norm")
             self.feed_forward_ln = keras.layers.LayerNormalization(name="feed_forward_layer_norm")
@@ -175,6 +182,9 @@ class Transformer(keras.layers.Layer):
         if self.use_positional_encoding:
             self.query_pe.build(query_shape)
             self.key_pe.build(key_shape)
+        if self.attention_type == "ln":
+            self.query_head_ln.build((query_shape[0], self.head_num, query_shape[1], size))
+            self.key_head_ln.build((key_shape[0], self.head_num, key_shape[1], size))
         if self.use_layer_norm:
             self.attention_ln.build(query_shape)
             self.feed_forward_ln.build(query_shape)
@@ -212,7 +222,12 @@ class Transformer(keras.layers.Layer):
         q = self._heads(queries, self.W_Query)  # (B, h, T_q, d)
         k = self._heads(keys, self.W_Key)  # (B, h, T_k, d)
         v = self._heads(keys, self.W_Value)
-        if self.attention_type == "scaled_dot_product":
+        if self.attention_type == "cos":
+            q, k = ops.normalize(q, axis=-1), ops.normalize(k, axis=-1)
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * COS_SCALE
+        elif self.attention_type in ("scaled_dot_product", "ln"):
+            if self.attention_type == "ln":
+                q, k = self.query_head_ln(q), self.key_head_ln(k)
             scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / float(np.sqrt(self.att_embedding_size))
         else:
             hidden = ops.tanh(q[:, :, :, None, :] + k[:, :, None, :, :] + self.b)
