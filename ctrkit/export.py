@@ -152,13 +152,117 @@ def _input_specs(entries: Sequence[Mapping[str, Any]]):
     }
 
 
-def _packing(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[list]]:
-    """Columns of each packed tensor: `group -> [[feature, width], ...]`."""
-    packed: dict[str, list[list]] = {"strings": [], "ints": [], "floats": []}
-    for e in entries:
-        shape = _signature_shape(e)
-        packed[_PACK_GROUPS[e["dtype"]]].append([e["name"], shape[1] if len(shape) == 2 else 1])
-    return {group: columns for group, columns in packed.items() if columns}
+@dataclass(frozen=True)
+class PackedField:
+    """Where one feature sits in the packed matrices of `serving_packed`.
+
+    `group` names the matrix (`strings`, `ints` or `floats`), `offset` and
+    `width` its columns there; `matrix` tells whether the feature's own
+    signature input is 2-D (`[n, width]`) or a vector (`[n]`), and `dtype`
+    is that input's dtype.
+    """
+
+    name: str
+    group: str
+    offset: int
+    width: int
+    matrix: bool
+    dtype: str
+
+
+class PackedLayout:
+    """The layout of `serving_packed`: one 2-D matrix per dtype group.
+
+    Strings (`string`) go into `strings`, integer ids and lengths (`int32`,
+    `int64`) into `ints` as int64, dense values and weights (`float32`,
+    `float64`) into `floats` as float32; within a group features sit side by
+    side in feature-spec order, a list or vector feature taking `maxlen` or
+    `dimension` columns. This class is the one definition of that layout:
+    export builds the signature from it, the service writes validated values
+    straight into its matrices, and benchmarks pack columns with it.
+
+    >>> layout = PackedLayout.from_entries([
+    ...     {"name": "C1", "kind": "sparse", "dtype": "string"},
+    ...     {"name": "I1", "kind": "dense", "dtype": "float32", "dimension": 1},
+    ...     {"name": "hist", "kind": "varlen", "dtype": "int32", "maxlen": 3},
+    ... ])
+    >>> layout.widths
+    {'strings': 1, 'ints': 3, 'floats': 1}
+    >>> packed = layout.pack({"C1": ["a", "b"], "I1": [0.5, 1.0], "hist": [[1, 2, 0], [3, 0, 0]]})
+    >>> packed["ints"].tolist()
+    [[1, 2, 0], [3, 0, 0]]
+    >>> layout.unpack(packed)["I1"].tolist()
+    [0.5, 1.0]
+    """
+
+    GROUP_DTYPES = {"strings": np.dtype(object), "ints": np.dtype(np.int64), "floats": np.dtype(np.float32)}
+
+    def __init__(self, fields: Sequence[PackedField]):
+        self.fields = {f.name: f for f in fields}
+        groups: dict[str, list[PackedField]] = {}
+        for f in fields:
+            if f.group not in self.GROUP_DTYPES:
+                raise ValueError(f"feature {f.name!r}: unknown packed group {f.group!r}")
+            groups.setdefault(f.group, []).append(f)
+        self.groups = {g: tuple(groups[g]) for g in self.GROUP_DTYPES if g in groups}
+        self.widths = {g: sum(f.width for f in fs) for g, fs in self.groups.items()}
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[Mapping[str, Any]]) -> "PackedLayout":
+        """The layout of features described as `feature_spec.json` entries, in their order."""
+        offsets: dict[str, int] = {}
+        fields = []
+        for e in entries:
+            shape = _signature_shape(e)
+            group = _PACK_GROUPS[e["dtype"]]
+            width = shape[1] if len(shape) == 2 else 1
+            offset = offsets.get(group, 0)
+            offsets[group] = offset + width
+            fields.append(PackedField(e["name"], group, offset, width, len(shape) == 2, e["dtype"]))
+        return cls(fields)
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> "PackedLayout | None":
+        """The layout a bundle's `feature_spec.json` declares under `packed`, or None."""
+        packing = spec.get("packed")
+        if not packing:
+            return None
+        entries = {e["name"]: e for e in spec["features"]}
+        fields = []
+        for group, columns in packing.items():
+            offset = 0
+            for name, width in columns:
+                e = entries[name]
+                fields.append(PackedField(name, group, offset, int(width), len(_signature_shape(e)) == 2, e["dtype"]))
+                offset += int(width)
+        return cls(fields)
+
+    def to_spec(self) -> dict[str, list[list]]:
+        """`feature_spec.json`'s `packed` entry: `group -> [[feature, width], ...]`."""
+        return {g: [[f.name, f.width] for f in fs] for g, fs in self.groups.items()}
+
+    def empty(self, rows: int) -> dict[str, np.ndarray]:
+        """Uninitialised matrices for `rows` rows."""
+        return {g: np.empty((rows, w), dtype=self.GROUP_DTYPES[g]) for g, w in self.widths.items()}
+
+    def pack(self, features: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Matrices from named columns shaped as `serving_default` takes them."""
+        rows = len(next(iter(features.values())))
+        packed = self.empty(rows)
+        for f in self.fields.values():
+            values = np.asarray(features[f.name])
+            packed[f.group][:, f.offset : f.offset + f.width] = values.reshape(rows, f.width)
+        return packed
+
+    def unpack(self, packed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Named columns for `serving_default`, in their signature dtypes."""
+        out = {}
+        for f in self.fields.values():
+            column = packed[f.group][:, f.offset : f.offset + f.width]
+            if not f.matrix:
+                column = column[:, 0]
+            out[f.name] = column if f.group == "strings" else column.astype(f.dtype)
+        return out
 
 
 def _model_tasks(model: keras.Model) -> list[dict[str, str]]:
@@ -187,7 +291,7 @@ class _ServingModule:
         if missing:
             raise ValueError(f"model inputs {missing} have no feature column; pass every column the model uses")
         used = [self.entries[n] for n in self.input_names]
-        self.packing = _packing(used)
+        self.layout = PackedLayout.from_entries(used)
         module = tf.Module()
         module.model = model
         # Keras does not expose seed-generator states (LSTM/GRU dropout) to
@@ -200,7 +304,7 @@ class _ServingModule:
             "floats": tf.TensorSpec([None, None], tf.float32, name="floats"),
         }
         module.serving_packed = tf.function(
-            self._serve_packed, input_signature=[{g: packed_specs[g] for g in self.packing}]
+            self._serve_packed, input_signature=[{g: packed_specs[g] for g in self.layout.groups}]
         )
         self.module = module
         self.model = model
@@ -226,15 +330,11 @@ class _ServingModule:
     def _serve_packed(self, packed):
         tf = _tf()
         features = {}
-        for group, columns in self.packing.items():
-            offset = 0
-            for name, width in columns:
-                entry = self.entries[name]
-                column = packed[group][:, offset : offset + width]
-                offset += width
-                if _signature_shape(entry) == [-1]:
-                    column = column[:, 0]
-                features[name] = tf.cast(column, tf.as_dtype(entry["dtype"]))
+        for f in self.layout.fields.values():
+            column = packed[f.group][:, f.offset : f.offset + f.width]
+            if not f.matrix:
+                column = column[:, 0]
+            features[f.name] = tf.cast(column, tf.as_dtype(f.dtype))
         return self._serve(features)
 
     def save(self, path: str) -> None:
@@ -310,7 +410,7 @@ def export_model(
                 "inputs": {e["name"]: {"dtype": e["dtype"], "shape": _signature_shape(e)} for e in used},
                 "outputs": {n: {"dtype": "float32", "shape": [-1]} for n in output_names},
             },
-            "packed": serving.packing,
+            "packed": serving.layout.to_spec(),
             "training": {
                 "ctrkit_version": _ctrkit_version(),
                 "tensorflow_version": tf.__version__,
@@ -377,6 +477,11 @@ class Bundle:
     @property
     def packed_signature(self):
         return self.saved_model.signatures.get("serving_packed")
+
+    @property
+    def layout(self) -> PackedLayout | None:
+        """How `packed_signature` takes its inputs (None for a bundle without one)."""
+        return PackedLayout.from_spec(self.spec)
 
     def to_tensors(self, features: Mapping[str, Any]) -> dict[str, Any]:
         """Arrays for `serving_default`, lists of lists padded to `maxlen`."""

@@ -72,6 +72,9 @@ def run(settings: Settings) -> None:
     """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first."""
     import uvicorn
 
+    from service.runner import configure_threads
+
+    configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
     from service.app import create_app
 
     level = settings.log_level.value.upper()

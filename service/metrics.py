@@ -127,11 +127,15 @@ class VersionObserver:
         self._call = metrics.model_call.labels(model, version)
         self._rows = metrics.batch_rows.labels(model, version)
         self._scored = metrics.rows_scored.labels(model, version)
+        self._dropped = metrics.rows_dropped.labels(model, version)
         self._scores = metrics.scores
         self._keys = {name: (model, version, name) for name in outputs}
 
     def queue_wait(self, seconds: float) -> None:
         self._wait.observe(seconds)
+
+    def dropped(self, rows: int) -> None:
+        self._dropped.inc(rows)
 
     def model_call(self, rows: int, seconds: float, outputs: dict[str, np.ndarray]) -> None:
         self._call.observe(seconds)
@@ -182,6 +186,15 @@ class ServiceMetrics:
         self.rows_scored = Counter(
             "ctrkit_rows_scored", "Rows scored.", ["model", "version"], registry=r,
         )
+        self.rows_dropped = Counter(
+            "ctrkit_rows_dropped", "Rows not scored because their deadline passed while they waited.",
+            ["model", "version"], registry=r,
+        )
+        self.refused = Counter(
+            "ctrkit_requests_refused", "Requests refused with 503 before their work was done, by the bound they hit "
+            "(body_bytes: bytes being read and parsed; queue: rows queued or the wait they imply).",
+            ["reason"], registry=r,
+        )
         self.model_loads = Counter(
             "ctrkit_model_loads", "Model version loads, by result (ok, failed).",
             ["model", "result"], registry=r,
@@ -203,7 +216,7 @@ class ServiceMetrics:
 
     def forget(self, model: str, version: str) -> None:
         """Drops the series of a version that is gone."""
-        for metric in (self.queue_wait, self.model_call, self.batch_rows, self.rows_scored):
+        for metric in (self.queue_wait, self.model_call, self.batch_rows, self.rows_scored, self.rows_dropped):
             try:
                 metric.remove(model, version)
             except KeyError:

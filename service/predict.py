@@ -1,112 +1,85 @@
-"""The prediction path: body -> checks -> batcher -> answer.
+"""The prediction path: bytes -> validated values -> packed matrices -> batcher -> answer.
 
-Kept free of FastAPI routing so that every predict-like endpoint shares it
-(``POST /predict`` and the TensorFlow Serving compatible
-``POST /v1/models/{name}[/versions/{v}]:predict``): the body is read with a
-size limit, parsed with orjson, checked and turned into numpy columns by the
-version's :class:`~service.codec.FeatureCodec`, scored through the version's
-:class:`~service.batching.Batcher`, and answered with orjson (numpy arrays
-serialised directly). Every answer names the version that computed it, in the
-body and in the ``X-Model-Version`` header.
+Both prediction endpoints (``POST /predict`` and TensorFlow Serving's
+``POST /v1/models/{name}[/versions/{v}]:predict``) go through
+:meth:`Predictor.score`, which shares one prologue:
+
+1. the request's deadline starts at its arrival;
+2. before its body is read: the declared size is checked against the body limit
+   (413) and against the bytes being read and parsed at once, and the rows it
+   likely holds against the model's queue: either refusal is a 503 with
+   ``Retry-After`` that costs next to nothing;
+3. the body is read (408 if it does not arrive before the deadline; a client
+   that disconnects is recorded as 499 and nothing is computed for it);
+4. the version's generated pydantic models validate the raw bytes and the
+   decoder writes the values into the packed matrices (422 naming feature and
+   row); a body naming another model or version is decoded with that one's
+   models;
+5. the rows enter the version's batcher, which refuses them (503) when they
+   could not be scored before the deadline, and drops them (504) if the
+   deadline passes while they wait.
+
+Every answer names the version that computed it, in the body and in the
+``X-Model-Version`` header.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-
-from service.batching import BatcherClosed, DeadlineExceeded, Overloaded
-from service.codec import PayloadError
+from service.admission import BodyBudget
+from service.batching import ModelCallFailed
+from service.decoding import Decoded, peek
+from service.errors import DeadlineExceeded, Overloaded, PayloadError, Unavailable
+from service.http import BodyTimeout, ClientGone, Receive, Send, declared_length, dumps, header, read_body, send_json
 from service.metrics import ServiceMetrics
-from service.registry import (
-    ModelNotFound,
-    ModelRegistry,
-    ModelVersion,
-    RegistryError,
-    parse_model_name,
-    parse_version,
-    validate_model_name,
-    validate_version,
-)
+from service.names import validate_model_name, validate_version
+from service.registry import ModelNotFound, ModelRegistry, ModelVersion, RegistryError
 from service.settings import Settings
 
-__all__ = ["Predictor", "json_response", "read_body"]
+__all__ = ["Outcome", "Predictor"]
 
 log = logging.getLogger(__name__)
 
-_TOP_LEVEL = frozenset({"model", "version", "instances", "inputs"})
-_TF_TOP_LEVEL = frozenset({"signature_name", "instances", "inputs"})
-_TF_SIGNATURES = frozenset({"", "serving_default"})
-_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_JSON_TYPES = (b"application/json", b"application/x-json")
 
 
-def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(content, option=_DUMPS_OPTIONS), status_code=status_code,
-        headers=headers, media_type="application/json",
-    )
+@dataclass(slots=True)
+class Outcome:
+    """A scored request: the version that computed it, its decoded form and the outputs."""
+
+    mv: ModelVersion
+    decoded: Decoded
+    outputs: dict[str, Any]
 
 
-class BodyTooLarge(PayloadError):
-    """A body over the size limit (answer 413)."""
+class _Failure(Exception):
+    """A request that ends before scoring, with its HTTP status and message."""
 
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            [{"loc": ["body"], "msg": f"request body larger than {limit} bytes", "type": "too_large",
-              "feature": None, "row": None}],
-            status_code=413,
-        )
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) past ``limit`` bytes, declared or streamed."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise PayloadError.single("invalid Content-Length header", "value_error", status_code=400)
-        if int(declared) > limit:
-            raise BodyTooLarge(limit)
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(limit)
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def parse_json(body: bytes) -> Any:
-    """Parses with orjson; falls back to the standard parser, which also reads
-    ``NaN``/``Infinity`` and huge integers, so that such values are refused with
-    the feature and row named rather than as unreadable JSON."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError):
-            raise PayloadError.single(f"the body is not valid JSON: {exc}", "json_invalid") from None
+    def __init__(self, status: int, detail: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        self.status = status
+        self.detail = detail
+        self.headers = headers or []
 
 
 class Predictor:
-    """Answers prediction requests for an app."""
+    """Answers prediction requests for an app (the data plane)."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry, metrics: ServiceMetrics) -> None:
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
+        self.budget = BodyBudget(settings.max_inflight_bytes)
         self._timeout_s = settings.request_timeout_ms / 1000.0
-        self._retry_after = {"Retry-After": str(settings.retry_after_s)}
+        self._retry_after = [(b"retry-after", str(settings.retry_after_s).encode())]
         self._counters: dict[tuple[str, str, str, str], Any] = {}
         self._latency: dict[str, Any] = {}
 
+    # -- metrics ------------------------------------------------------------------
     def _count(self, model: str, version: str, endpoint: str, status: int, seconds: float) -> None:
         key = (model, version, endpoint, str(status))
         counter = self._counters.get(key)
@@ -118,89 +91,131 @@ class Predictor:
             hist = self._latency[endpoint] = self.metrics.request_latency.labels(endpoint)
         hist.observe(seconds)
 
-    @staticmethod
-    async def score(mv: ModelVersion, payload: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Checks a payload against a version's features and scores its rows.
+    # -- the shared path ------------------------------------------------------------
+    def _failure(self, exc: Exception) -> _Failure:
+        if isinstance(exc, _Failure):
+            return exc
+        if isinstance(exc, PayloadError):
+            return _Failure(exc.status_code, exc.errors)
+        if isinstance(exc, RegistryError):
+            return _Failure(exc.status_code, exc.message, self._retry_after if exc.status_code == 503 else None)
+        if isinstance(exc, Overloaded):
+            self.metrics.refused.labels("queue").inc()
+            return _Failure(503, f"overloaded: {exc}", self._retry_after)
+        if isinstance(exc, DeadlineExceeded):
+            return _Failure(504, f"no answer within the {self.settings.request_timeout_ms:g} ms deadline")
+        if isinstance(exc, Unavailable):
+            return _Failure(503, "the model version is being unloaded", self._retry_after)
+        if isinstance(exc, BodyTimeout):
+            return _Failure(408, f"the body did not arrive within the {self.settings.request_timeout_ms:g} ms deadline",
+                            [(b"connection", b"close")])
+        if isinstance(exc, ModelCallFailed):
+            return _Failure(500, f"the model failed on this request's rows: {exc}")
+        log.error("prediction failed", exc_info=exc)
+        return _Failure(500, "internal error while scoring")
 
-        Nothing awaits between the caller's lookup of ``mv`` and the rows
-        entering ``mv``'s queue: a route switch cannot slip in between, and an
-        unload drains what is queued.
+    def _admit(self, scope: dict[str, Any], target: Callable[[], ModelVersion | None], tf_serving: bool,
+               labels: list[str]) -> int:
+        """Checks a request before its body is read; returns the bytes it holds of the budget.
+
+        ``POST /predict`` takes JSON only (415 otherwise, a missing Content-Type
+        included); TensorFlow Serving's route reads any body as JSON, as
+        TensorFlow Serving does (its documented clients send none).
         """
-        codec, batcher = mv.codec, mv.batcher
-        if codec is None or batcher is None:
-            raise BatcherClosed(mv.model)
-        columns, rows = codec.decode(payload)
-        return await batcher.submit(columns, rows, deadline)
+        if not tf_serving:
+            ctype = header(scope, b"content-type")
+            if ctype is None or ctype.split(b";", 1)[0].strip().lower() not in _JSON_TYPES:
+                sent = repr(ctype[:80].decode("latin-1")) if ctype is not None else "none"
+                raise PayloadError.single(
+                    f"unsupported content type {sent}: send the body as application/json",
+                    "unsupported_media_type", ("header", "content-type"), status_code=415,
+                )
+        size = declared_length(scope, self.settings.max_body_bytes)
+        if size is None:
+            return 0
+        mv = target()
+        if mv is not None and mv.batcher is not None:
+            labels[:] = mv.model, mv.version_label
+            rows = mv.estimate.rows(size)
+            if rows and not mv.batcher.has_room(rows):
+                self.metrics.refused.labels("queue").inc()
+                raise _Failure(503, f"overloaded: the queue has no room for about {rows} rows", self._retry_after)
+        if not self.budget.acquire(size):
+            self.metrics.refused.labels("body_bytes").inc()
+            raise _Failure(503, "overloaded: too many request bytes being read", self._retry_after)
+        return size
 
-    async def _run(
-        self, name: str | None, version: int | None, payload: dict[str, Any], deadline: float, labels: list[str]
-    ) -> tuple[ModelVersion, dict[str, Any]]:
-        """Resolves the version and scores the payload; ``labels`` gets its metric labels."""
-        mv = self.registry.resolve(name, version)
+    async def score(self, scope: dict[str, Any], receive: Receive, name: str | None, version: int | None,
+                    tf_serving: bool, labels: list[str], deadline: float) -> Outcome:
+        """The whole path from an accepted request to its scores (see the module docstring)."""
+        held = self._admit(scope, lambda: self.registry.guess(name, version), tf_serving, labels)
+        try:
+            body = await read_body(receive, self.settings.max_body_bytes, deadline)
+            mv, decoded = self._decode(self._target(body, name, version), body, tf_serving, labels)
+        finally:
+            self.budget.release(held)
+        if time.monotonic() >= deadline:
+            raise DeadlineExceeded("the deadline passed while the request was read and parsed")
+        mv.estimate.record(len(body), decoded.rows)
+        try:
+            outputs = await mv.submit(decoded.packed, decoded.rows, deadline)
+        except Unavailable:  # the version stopped taking work (an unload drains it): the current one answers
+            mv, decoded = self._decode(self._target(body, name, version), body, tf_serving, labels)
+            outputs = await mv.submit(decoded.packed, decoded.rows, deadline)
+        return Outcome(mv, decoded, outputs)
+
+    def _target(self, body: bytes, name: str | None, version: int | None) -> ModelVersion:
+        """The version whose models decode ``body`` first: the route's choice, or the one the body names
+        when the service holds several models and no default."""
+        try:
+            return self.registry.resolve(name, version)
+        except PayloadError:
+            envelope = peek(body)  # refuses a body that is not a JSON object
+            if envelope.model is None:
+                raise
+            return self.registry.resolve(validate_model_name(envelope.model),
+                                         validate_version(envelope.version) if envelope.version is not None else None)
+
+    def _decode(self, mv: ModelVersion, body: bytes, tf_serving: bool, labels: list[str]) -> tuple[ModelVersion, Decoded]:
+        """Decodes ``body`` with ``mv``'s models, or with those of the model/version the body names."""
         labels[:] = mv.model, mv.version_label
         try:
-            outputs = await self.score(mv, payload, deadline)
-        except BatcherClosed:
-            # the version stopped taking work (shutdown drains it): the current one answers, if any
-            mv = self.registry.resolve(name, version)
-            labels[:] = mv.model, mv.version_label
-            outputs = await self.score(mv, payload, deadline)
-        return mv, outputs
+            decoded = mv.decoder.decode(body, tf_serving)
+        except PayloadError as exc:
+            named = self._named(mv, *exc.named)
+            if named is None or named.decoder is mv.decoder:
+                raise
+            labels[:] = named.model, named.version_label
+            return named, named.decoder.decode(body, tf_serving)
+        if decoded.version is None and decoded.model is None:
+            return mv, decoded
+        named = self._named(mv, decoded.model, decoded.version)
+        if named is None or named is mv:
+            return mv, decoded
+        labels[:] = named.model, named.version_label
+        if named.decoder is mv.decoder:
+            return named, decoded
+        return named, named.decoder.decode(body, tf_serving)
 
-    def _failure(self, exc: Exception) -> tuple[int, Any, dict[str, Any], dict[str, str] | None]:
-        """HTTP status, detail, extra fields and headers of a failed prediction."""
-        if isinstance(exc, PayloadError):
-            return exc.status_code, exc.errors, {}, None
-        if isinstance(exc, RegistryError):
-            headers = self._retry_after if exc.status_code == 503 else None
-            return exc.status_code, exc.message, exc.extra, headers
-        if isinstance(exc, Overloaded):
-            return 503, f"overloaded: {exc}", {}, self._retry_after
-        if isinstance(exc, DeadlineExceeded):
-            return 504, f"no answer within the {self.settings.request_timeout_ms:g} ms deadline", {}, None
-        if isinstance(exc, BatcherClosed):
-            return 503, "the model version is being unloaded", {}, self._retry_after
-        log.error("prediction failed", exc_info=exc)
-        return 500, "internal error while scoring", {}, None
+    def _named(self, mv: ModelVersion, model: Any, version: Any) -> ModelVersion | None:
+        """The version a body names, if it names one other than ``mv``."""
+        if model is None and version is None:
+            return None
+        if model is not None:
+            model = validate_model_name(model)
+        if version is not None:
+            version = validate_version(version)
+        if (model is None or model == mv.model) and (version is None or version == mv.version):
+            return None
+        return self.registry.resolve(model if model is not None else mv.model, version)
 
-    async def handle(self, request: Request, endpoint: str = "predict") -> Response:
-        """The whole ``POST /predict`` exchange."""
-        started = time.perf_counter()
-        deadline = time.monotonic() + self._timeout_s
-        labels = ["", ""]
-        status = 500
-        try:
-            body = await read_body(request, self.settings.max_body_bytes)
-            payload = parse_json(body)
-            if type(payload) is not dict:
-                raise PayloadError.single("the body must be a JSON object", "type_error")
-            extra = payload.keys() - _TOP_LEVEL
-            if extra:
-                raise PayloadError.single(
-                    f"unknown field(s) {', '.join(sorted(map(str, extra)))}; "
-                    "a request holds 'instances' or 'inputs', and optionally 'model' and 'version'",
-                    "extra_forbidden",
-                )
-            name = payload.get("model")
-            if name is not None:
-                validate_model_name(name)
-            version = payload.get("version")
-            if version is not None:
-                version = validate_version(version)
-            mv, outputs = await self._run(name, version, payload, deadline, labels)
-            if mv.single_output:
-                answer = {"model": mv.model, "version": mv.version, "predictions": outputs[mv.outputs[0]]}
-            else:
-                answer = {"model": mv.model, "version": mv.version, "outputs": outputs}
-            status = 200
-            return json_response(answer, headers={"X-Model-Version": mv.version_label})
-        except Exception as exc:
-            status, detail, extra_fields, headers = self._failure(exc)
-            return json_response({"detail": detail, **extra_fields}, status, headers)
-        finally:
-            self._count(labels[0], labels[1], endpoint, status, time.perf_counter() - started)
+    # -- endpoints --------------------------------------------------------------------
+    async def predict(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        """``POST /predict``."""
+        await self._serve(scope, receive, send, "predict", None, None, False)
 
-    async def handle_tf(self, request: Request, name: str, version: str | None) -> Response:
+    async def tf_predict(self, scope: dict[str, Any], receive: Receive, send: Send, name: str,
+                         version: str | None) -> None:
         """``POST /v1/models/{name}[/versions/{version}]:predict``, as TensorFlow Serving answers it.
 
         The row form (``instances``) answers ``predictions``: one score per row
@@ -210,57 +225,69 @@ class Predictor:
         with TensorFlow Serving's status codes (invalid argument: 400).
         ``model_spec`` names the version that answered, as in the gRPC API.
         """
+        await self._serve(scope, receive, send, "tf_predict", name, version, True)
+
+    async def _serve(self, scope: dict[str, Any], receive: Receive, send: Send, endpoint: str,
+                     name: str | None, version_text: str | None, tf_serving: bool) -> None:
         started = time.perf_counter()
         deadline = time.monotonic() + self._timeout_s
         labels = ["", ""]
         status = 500
-        v: int | None = None
         try:
-            name = parse_model_name(name)
-            v = parse_version(version) if version is not None else None
-            body = await read_body(request, self.settings.max_body_bytes)
-            payload = parse_json(body)
-            if type(payload) is not dict:
-                raise PayloadError.single("the body must be a JSON object", "type_error")
-            extra = payload.keys() - _TF_TOP_LEVEL
-            if extra:
-                raise PayloadError.single(
-                    f"unknown field(s) {', '.join(sorted(map(str, extra)))}; "
-                    "a request holds 'instances' or 'inputs', and optionally 'signature_name'",
-                    "extra_forbidden",
-                )
-            signature = payload.get("signature_name")
-            if signature is not None and signature not in _TF_SIGNATURES:
-                raise PayloadError.single(
-                    f'Serving signature name: "{signature}" not found in signature def '
-                    '(requests are served by "serving_default")',
-                    "value_error", ("body", "signature_name"),
-                )
-            mv, outputs = await self._run(name, v, payload, deadline, labels)
-            answer: dict[str, Any]
-            if "instances" in payload:
-                if mv.single_output:
-                    answer = {"predictions": outputs[mv.outputs[0]]}
-                else:
-                    columns = [outputs[o].tolist() for o in mv.outputs]
-                    answer = {"predictions": [dict(zip(mv.outputs, row)) for row in zip(*columns)]}
-            else:
-                answer = {"outputs": outputs[mv.outputs[0]] if mv.single_output else outputs}
-            answer["model_spec"] = {
-                "name": mv.model, "version": mv.version_label, "signature_name": "serving_default",
-            }
+            version = None
+            if tf_serving:
+                name = validate_model_name(name, ("path", "name"), 400)
+                if version_text is not None:
+                    version = validate_version(version_text, ("path", "version"), 400)
+            outcome = await self.score(scope, receive, name, version, tf_serving, labels, deadline)
+            body = self._tf_answer(outcome) if tf_serving else self._answer(outcome)
             status = 200
-            return json_response(answer, headers={"X-Model-Version": mv.version_label})
+            await send_json(send, 200, body, [(b"x-model-version", outcome.mv.version_label.encode())])
+        except ClientGone:
+            status = 499
         except Exception as exc:
-            status, detail, _, headers = self._failure(exc)
-            if isinstance(exc, PayloadError):
-                message = "; ".join(e["msg"] for e in exc.errors)
-                status = 400 if status == 422 else status
-            elif isinstance(exc, ModelNotFound):
-                request_spec = f"Specific({name}, {v})" if v is not None else f"Latest({name})"
-                message = f"Servable not found for request: {request_spec}: {detail}"
-            else:
-                message = str(detail)
-            return json_response({"error": message}, status, headers)
+            failure = self._failure(exc)
+            status, body = self._error_body(failure, exc, tf_serving, name, version_text)
+            await send_json(send, status, body, failure.headers)
         finally:
-            self._count(labels[0], labels[1], "tf_predict", status, time.perf_counter() - started)
+            self._count(labels[0], labels[1], endpoint, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _answer(outcome: Outcome) -> bytes:
+        mv, outputs = outcome.mv, outcome.outputs
+        if mv.single_output:
+            return dumps({"model": mv.model, "version": mv.version, "predictions": outputs[mv.outputs[0]]})
+        return dumps({"model": mv.model, "version": mv.version, "outputs": outputs})
+
+    @staticmethod
+    def _tf_answer(outcome: Outcome) -> bytes:
+        mv, outputs = outcome.mv, outcome.outputs
+        answer: dict[str, Any]
+        if outcome.decoded.form == "instances":
+            if mv.single_output:
+                answer = {"predictions": outputs[mv.outputs[0]]}
+            else:
+                columns = [outputs[o].tolist() for o in mv.outputs]
+                answer = {"predictions": [dict(zip(mv.outputs, row)) for row in zip(*columns)]}
+        else:
+            answer = {"outputs": outputs[mv.outputs[0]] if mv.single_output else outputs}
+        answer["model_spec"] = {"name": mv.model, "version": mv.version_label, "signature_name": "serving_default"}
+        return dumps(answer)
+
+    @staticmethod
+    def _error_body(failure: _Failure, exc: Exception, tf_serving: bool, name: str | None,
+                    version: str | None) -> tuple[int, bytes]:
+        """Status and body of a failed request: ``{"detail": ...}``, or TensorFlow Serving's ``{"error": ...}``."""
+        if not tf_serving:
+            extra = exc.extra if isinstance(exc, RegistryError) else {}
+            return failure.status, dumps({"detail": failure.detail, **extra})
+        status = failure.status
+        if isinstance(exc, PayloadError):
+            message = "; ".join(e["msg"] for e in exc.errors)
+            status = 400 if status == 422 else status
+        elif isinstance(exc, ModelNotFound):
+            spec = f"Specific({name}, {version})" if version is not None else f"Latest({name})"
+            message = f"Servable not found for request: {spec}: {failure.detail}"
+        else:
+            message = str(failure.detail)
+        return status, dumps({"error": message})

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import logging
 import random
-import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +31,16 @@ from typing import Any
 
 import numpy as np
 
-from service.batching import Batcher, Columns, Outputs
-from service.codec import FeatureCodec, PayloadError
+from ctrkit.export import PackedLayout
+from service.admission import RowEstimate
+from service.batching import Batcher, Outputs, Packed
+from service.decoding import Decoder
+from service.errors import PayloadError, Unavailable
+from service.features import example_row, parse_features, probe_rows
 from service.metrics import ServiceMetrics
-from service.schemas import VersionSchemas, build_schemas
+from service.names import NAME_RE, VERSION_RE
+from service.runner import ModelRunner, check_signature
+from service.schemas import build_schemas
 from service.settings import Settings, VersionPolicy
 
 __all__ = [
@@ -48,18 +53,11 @@ __all__ = [
     "NotReady",
     "RegistryError",
     "Route",
-    "SignatureRunner",
     "VersionState",
-    "parse_model_name",
-    "parse_version",
-    "validate_model_name",
-    "validate_version",
 ]
 
 log = logging.getLogger(__name__)
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_VERSION_RE = re.compile(r"^[0-9]{1,18}$")
 _HISTORY = 32
 
 BundleLoader = Callable[[Path], Any]
@@ -107,56 +105,6 @@ class LoadFailed(RegistryError):
     status_code = 422
 
 
-def _shorten(text: Any, limit: int = 60) -> str:
-    text = repr(text)
-    return text if len(text) <= limit else f"{text[:limit]}...' ({len(text)} characters)"
-
-
-def validate_model_name(name: Any) -> str:
-    """The model name if it is a safe directory name (no path separators, no ``..``)."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or ".." in name:
-        raise PayloadError.single(
-            f"invalid model name {_shorten(name)}: use letters, digits, '_', '-', '.' (at most 128)",
-            "value_error", ("body", "model"),
-        )
-    return name
-
-
-def validate_version(version: Any) -> int:
-    """The version as an int; accepts a positive int or a string of digits."""
-    if isinstance(version, bool) or not isinstance(version, (int, str)):
-        raise PayloadError.single(
-            f"invalid version {_shorten(version)}: expected a positive integer", "type_error", ("body", "version")
-        )
-    if isinstance(version, str):
-        if not _VERSION_RE.match(version):
-            raise PayloadError.single(
-                f"invalid version {_shorten(version)}: expected a positive integer", "value_error", ("body", "version")
-            )
-        version = int(version)
-    if not 0 < version < 2**63:
-        raise PayloadError.single(
-            f"invalid version {version}: expected a positive integer", "value_error", ("body", "version")
-        )
-    return version
-
-
-def parse_model_name(text: str) -> str:
-    """A model name taken from a URL; :class:`RegistryError` (400) unless it is a safe name."""
-    try:
-        return validate_model_name(text)
-    except PayloadError as exc:
-        raise RegistryError(exc.errors[0]["msg"]) from None
-
-
-def parse_version(text: str) -> int:
-    """A version taken from a URL; :class:`RegistryError` (400) unless it is a positive integer."""
-    try:
-        return validate_version(text)
-    except PayloadError as exc:
-        raise RegistryError(exc.errors[0]["msg"]) from None
-
-
 def _error_code(exc: BaseException) -> str:
     """The TensorFlow Serving status code name that describes a load error."""
     if isinstance(exc, FileNotFoundError):
@@ -183,104 +131,8 @@ def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(entries)
 
 
-_PACKED_DTYPES = {"strings": object, "ints": np.int64, "floats": np.float32}
-
-
-def check_signature(bundle: Any, codec: FeatureCodec) -> None:
-    """Raises ``ValueError`` when the inputs the codec builds do not fit ``serving_default``.
-
-    The codec follows ``feature_spec.json``; the SavedModel's signature is what
-    the graph takes. A dtype or list length that differs would be refused at the
-    first call, or worse, accepted and scored wrongly.
-    """
-    structured = getattr(getattr(bundle, "signature", None), "structured_input_signature", None)
-    if not structured or not isinstance(structured[-1], dict):
-        return
-    specs = structured[-1]
-    problems = []
-    for f in codec.features:
-        spec = specs.get(f.name)
-        if spec is None:
-            problems.append(f"{f.name!r} is not a signature input")
-            continue
-        if f.kind in ("varlen", "weight"):
-            width: list[int | None] = [int(f.maxlen or 0)]
-        elif f.kind == "dense" and f.dimension > 1:
-            width = [f.dimension]
-        else:
-            width = []
-        dims = spec.shape.as_list() if spec.shape.rank is not None else None
-        if dims is not None and (len(dims) != 1 + len(width) or any(
-            d is not None and d != w for d, w in zip(dims[1:], width)
-        )):
-            problems.append(f"{f.name!r} is built with shape [n{''.join(f', {w}' for w in width)}], the signature takes {dims}")
-        if spec.dtype.name != f.input_dtype:
-            problems.append(f"{f.name!r} is built as {f.input_dtype}, the signature takes {spec.dtype.name}")
-    extra = sorted(set(specs) - {f.name for f in codec.features})
-    if extra:
-        problems.append(f"signature inputs without a feature: {extra}")
-    if problems:
-        raise ValueError("feature spec does not match the serving signature: " + "; ".join(problems))
-
-
-class SignatureRunner:
-    """Calls a bundle's SavedModel signature with numpy columns.
-
-    ``serving_default`` takes one tensor per feature. When the bundle also has
-    ``serving_packed`` (one 2-D tensor per dtype, described by the spec's
-    ``packed`` entry), :meth:`use_packed_if_equal` switches to it after
-    checking that it gives the same scores: it saves most of the fixed cost of
-    a call with dozens of inputs.
-    """
-
-    def __init__(self, bundle: Any, output_names: list[str]) -> None:
-        self._default = bundle.signature
-        self._packed_fn = getattr(bundle, "packed_signature", None)
-        self._packing = (bundle.spec or {}).get("packed") or {}
-        self._outputs = list(output_names)
-        self.packed = False
-
-    @staticmethod
-    def _tensor(arr: np.ndarray) -> Any:
-        # tf.constant converts faster than the signature's own argument handling
-        tf = sys.modules.get("tensorflow")
-        return tf.constant(arr) if tf is not None else arr
-
-    def _outputs_of(self, result: Any) -> Outputs:
-        outputs = {}
-        for name in self._outputs:
-            arr = np.asarray(result[name])
-            outputs[name] = arr.reshape(-1) if arr.ndim == 2 and arr.shape[1] == 1 else arr
-        return outputs
-
-    def call_default(self, columns: Columns) -> Outputs:
-        return self._outputs_of(self._default(**{k: self._tensor(v) for k, v in columns.items()}))
-
-    def call_packed(self, columns: Columns) -> Outputs:
-        packed = {}
-        for group, layout in self._packing.items():
-            parts = [columns[name].reshape(len(columns[name]), -1) for name, _ in layout]
-            packed[group] = self._tensor(np.concatenate(parts, axis=1).astype(_PACKED_DTYPES[group], copy=False))
-        return self._outputs_of(self._packed_fn(**packed))
-
-    def use_packed_if_equal(self, columns: Columns, expected: Outputs) -> bool:
-        """Switches to ``serving_packed`` if it exists and reproduces ``expected``."""
-        if self._packed_fn is None or not self._packing or set(self._packing) - set(_PACKED_DTYPES):
-            return False
-        try:
-            got = self.call_packed(columns)
-        except Exception as exc:  # an unusable packed signature only costs speed
-            log.warning("serving_packed unusable, using serving_default: %s", exc)
-            return False
-        self.packed = all(np.allclose(got[n], expected[n], atol=1e-5) for n in self._outputs)
-        return self.packed
-
-    def __call__(self, columns: Columns) -> Outputs:
-        return self.call_packed(columns) if self.packed else self.call_default(columns)
-
-
 class ModelVersion:
-    """One version of a model: its bundle, codec, schemas, batcher and state."""
+    """One version of a model: its bundle, decoder, runner, batcher and state."""
 
     def __init__(self, model: str, version: int, path: Path) -> None:
         self.model = model
@@ -296,9 +148,9 @@ class ModelVersion:
         self.ever_loaded = False
         self.bundle: Any = None
         self.spec: dict[str, Any] | None = None
-        self.codec: FeatureCodec | None = None
-        self.schemas: VersionSchemas | None = None
+        self.decoder: Decoder | None = None
         self.batcher: Batcher | None = None
+        self.estimate = RowEstimate()
         self.outputs: list[str] = []
         self.single_output = True
         self.signature: str | None = None
@@ -307,6 +159,13 @@ class ModelVersion:
     @property
     def loaded(self) -> bool:
         return self.state in (VersionState.READY, VersionState.SERVING)
+
+    async def submit(self, packed: Packed, rows: int, deadline: float) -> Outputs:
+        """Scores packed rows through this version's batcher (:class:`Unavailable` once it is unloading)."""
+        batcher = self.batcher
+        if batcher is None:
+            raise Unavailable(self.model)
+        return await batcher.submit(packed, rows, deadline)
 
     def describe(self, admin: bool = False) -> dict[str, Any]:
         info: dict[str, Any] = {"version": self.version, "state": self.state.value, "path": str(self.path)}
@@ -424,28 +283,52 @@ class ModelRegistry:
         self.models: dict[str, Model] = {}
         self.generation = 0
         self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        self._decoders: dict[tuple[Any, ...], Decoder] = {}
+        self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.initial_load_done = False
 
     # -- discovery ---------------------------------------------------------------
     def scan(self) -> dict[str, list[int]]:
-        """Models and their version numbers found in the repository (no loading)."""
+        """Models and their version numbers found in the repository (no loading).
+
+        Folders that cannot be served are reported once each in the log: a
+        bundle lying directly in the repository (versions go in
+        ``<repository>/<model>/<version>/``), a folder whose name is not a
+        valid model name, a missing repository.
+        """
         found: dict[str, list[int]] = {}
         if not self.root.is_dir():
+            self._warn_once(f"the model repository {self.root} does not exist or is not a folder")
             return found
         for model_dir in sorted(self.root.iterdir()):
-            if not model_dir.is_dir() or not _NAME_RE.match(model_dir.name) or ".." in model_dir.name:
+            if not model_dir.is_dir() or model_dir.name.startswith("."):
+                continue
+            if (model_dir / "saved_model.pb").is_file() or (model_dir / "feature_spec.json").is_file():
+                self._warn_once(
+                    f"{model_dir} holds a model bundle directly in the repository, which is not served: versions "
+                    f"go in <repository>/<model>/<version>/ (for example {self.root / 'my_model' / '1'})"
+                )
+                continue
+            if not NAME_RE.fullmatch(model_dir.name) or ".." in model_dir.name:
+                self._warn_once(f"{model_dir} is not served: {model_dir.name!r} is not a valid model name "
+                                "(letters, digits, '_', '-', '.')")
                 continue
             try:
                 versions = sorted(
                     int(p.name) for p in model_dir.iterdir()
-                    if p.is_dir() and _VERSION_RE.match(p.name) and int(p.name) > 0
+                    if p.is_dir() and VERSION_RE.fullmatch(p.name) and int(p.name) > 0
                 )
             except OSError:
                 continue
             if versions:
                 found[model_dir.name] = versions
         return found
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            log.warning("%s", message)
 
     def _sync_discovered(self, found: dict[str, list[int]]) -> None:
         """Adds new versions; forgets versions whose directory is gone and that hold nothing."""
@@ -577,7 +460,22 @@ class ModelRegistry:
         return model, mv
 
     # -- loading -------------------------------------------------------------------
-    def _load_sync(self, mv: ModelVersion) -> tuple[Any, FeatureCodec, VersionSchemas, SignatureRunner, list[str]]:
+    def _decoder(self, model: str, version: int, spec: dict[str, Any], outputs: list[str]) -> Decoder:
+        """The decoder of a version; versions of a model with the same features share one."""
+        features = parse_features(spec)
+        key = (model, repr(features), tuple(outputs))
+        decoder = self._decoders.get(key)
+        if decoder is None:
+            names = {f.name for f in features}
+            layout = PackedLayout.from_spec(spec) or PackedLayout.from_entries(
+                [e for e in spec["features"] if e["name"] in names]
+            )
+            schemas = build_schemas(model, version, features, outputs, self.settings.max_rows_per_request)
+            decoder = self._decoders[key] = Decoder(features, layout, schemas)
+        return decoder
+
+    def _load_sync(self, mv: ModelVersion) -> tuple[Any, Decoder, ModelRunner, list[str], list[tuple[int, float]]]:
+        """Loads a bundle and warms it up: its outputs are checked, and a large call is timed."""
         loader = self._loader
         if loader is None:
             from ctrkit.export import load_bundle
@@ -585,25 +483,30 @@ class ModelRegistry:
             loader = load_bundle
         bundle = loader(mv.path)
         spec = bundle.spec
-        codec = FeatureCodec(spec, max_rows=self.settings.max_rows_per_request)
-        check_signature(bundle, codec)
         outputs = list(getattr(bundle, "output_names", None) or spec["model"]["outputs"])
-        runner = SignatureRunner(bundle, outputs)
-        example = codec.example_row()
-        for rows in sorted({1, min(self.settings.warmup_rows, self.settings.max_rows_per_request)}):
-            columns, n = codec.decode({"instances": [example] * rows})
-            result = runner.call_default(columns)
+        decoder = self._decoder(mv.model, mv.version, spec, outputs)
+        check_signature(bundle, decoder.features)
+        runner = ModelRunner(bundle, decoder.layout, outputs)
+        example = example_row(decoder.features)
+        max_rows = self.settings.max_rows_per_request
+        for rows in sorted({1, min(self.settings.warmup_rows, max_rows)}):
+            result = runner.call_default(decoder.decode_rows([example] * rows).packed)
             for name in outputs:
                 arr = result[name]
-                if arr.shape != (n,):
-                    raise ValueError(f"warm-up: output {name!r} has shape {arr.shape} for {n} rows")
+                if arr.shape != (rows,):
+                    raise ValueError(f"warm-up: output {name!r} has shape {arr.shape} for {rows} rows")
                 if not np.all(np.isfinite(arr)):
                     raise ValueError(f"warm-up: output {name!r} is not finite")
-        probe, n = codec.decode({"instances": codec.probe_rows(min(32, self.settings.max_rows_per_request))})
-        if runner.use_packed_if_equal(probe, runner.call_default(probe)):
-            runner(probe)
-        schemas = build_schemas(mv.model, mv.version, codec, outputs, self.settings.max_rows_per_request)
-        return bundle, codec, schemas, runner, outputs
+        probe = decoder.decode_rows(probe_rows(decoder.features, min(32, max_rows))).packed
+        runner.use_packed_if_equal(probe, runner.call_default(probe))
+        timings = []
+        for rows in (1, min(self.settings.max_batch_rows, max_rows, 1024)):
+            packed = decoder.decode_rows([example] * rows).packed
+            runner(packed)
+            start = time.perf_counter()
+            runner(packed)
+            timings.append((rows, time.perf_counter() - start))
+        return bundle, decoder, runner, outputs, timings
 
     async def _ensure_loaded(self, mv: ModelVersion) -> ModelVersion:
         """Loads and warms up a version unless it is loaded; :class:`LoadFailed` on failure."""
@@ -617,7 +520,7 @@ class ModelRegistry:
             try:
                 if not mv.path.is_dir():
                     raise FileNotFoundError(f"{mv.path} does not exist")
-                bundle, codec, schemas, runner, outputs = await loop.run_in_executor(
+                bundle, decoder, runner, outputs, timings = await loop.run_in_executor(
                     self._load_executor, self._load_sync, mv
                 )
             except Exception as exc:  # a broken bundle must not stop the service
@@ -641,10 +544,12 @@ class ModelRegistry:
                 observer=self.metrics.observer(mv.model, mv.version_label, outputs),
             )
             batcher.start()
-            mv.bundle, mv.spec, mv.codec, mv.schemas, mv.batcher = bundle, bundle.spec, codec, schemas, batcher
+            for rows, seconds in timings:
+                batcher.cost.record(rows, seconds)
+            mv.bundle, mv.spec, mv.decoder, mv.batcher = bundle, bundle.spec, decoder, batcher
             mv.outputs = outputs
             mv.single_output = len(outputs) == 1
-            mv.signature = "serving_packed" if runner.packed else "serving_default"
+            mv.signature = runner.signature_name
             mv.load_seconds = time.perf_counter() - start
             mv.loaded_at = time.time()
             mv.ever_loaded = True
@@ -654,6 +559,9 @@ class ModelRegistry:
             self.metrics.model_loads.labels(mv.model, "ok").inc()
             self.metrics.model_load_duration.labels(mv.model).observe(mv.load_seconds)
             log.info("model %s version %s loaded and warmed up in %.2fs", mv.model, mv.version, mv.load_seconds)
+            # what a load leaves behind lives as long as the version: no garbage collection needs to
+            # walk it again (full collections over TensorFlow's objects were the service's latency tail)
+            gc.freeze()
             return mv
 
     async def load(self, name: str, version: int) -> ModelVersion:
@@ -781,7 +689,7 @@ class ModelRegistry:
             if batcher is None:
                 return mv
             await batcher.close()  # queued and running work finishes on this version
-            mv.bundle = mv.spec = mv.codec = mv.schemas = mv.batcher = None
+            mv.bundle = mv.spec = mv.decoder = mv.batcher = None
             mv.state = VersionState.UNLOADED
             self.generation += 1
             self.metrics.forget(model.name, mv.version_label)
@@ -838,6 +746,13 @@ class ModelRegistry:
                 known=loaded,
             )
         return mv
+
+    def guess(self, name: str | None, version: int | None) -> ModelVersion | None:
+        """The version a request will most likely reach, or None (for estimates before its body is read)."""
+        try:
+            return self.resolve(name, version)
+        except (RegistryError, PayloadError):
+            return None
 
     def loaded_versions(self) -> Iterator[ModelVersion]:
         for model in list(self.models.values()):

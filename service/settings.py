@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     )
     max_batch_rows: int = Field(1024, ge=1, description="Most rows merged into one model call.")
     batch_timeout_ms: float = Field(
-        1.0, ge=0, description="Longest wait for more rows before a model call starts."
+        1.0, ge=0,
+        description="With several model workers, the longest a free worker waits for a fuller batch while another "
+        "call runs (a request reaching an idle model runs at once).",
     )
     max_queue_rows: int = Field(
         16384, ge=1, description="Rows waiting per model version before requests get 503."
@@ -82,9 +84,20 @@ class Settings(BaseSettings):
         1000.0, gt=0, description="Deadline of a prediction request; past it the answer is 504."
     )
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1, description="Largest request body (413 above).")
+    max_inflight_bytes: int = Field(
+        16 * 1024 * 1024, ge=1,
+        description="Bytes of request bodies read and parsed at once; a request whose declared size does not fit "
+        "gets 503 before its body is read.",
+    )
     max_rows_per_request: int = Field(4096, ge=1, description="Most rows in one request (422 above).")
     model_workers: int = Field(
         1, ge=1, description="Model calls running at once per model version (threads)."
+    )
+    tf_intra_op_threads: int = Field(
+        1, ge=0, description="TensorFlow threads inside one operation (0: one per core)."
+    )
+    tf_inter_op_threads: int = Field(
+        1, ge=0, description="TensorFlow operations run at once (0: one per core)."
     )
     retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with 503 answers.")
     warmup_rows: int = Field(

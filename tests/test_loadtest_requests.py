@@ -7,7 +7,10 @@ from collections import Counter
 
 import pytest
 from loadtest.requestgen import RequestGenerator, parse_rows_option, zipf_cum_weights
-from service.codec import FeatureCodec
+from ctrkit.export import PackedLayout
+from service.decoding import Decoder
+from service.features import parse_features
+from service.schemas import build_schemas
 
 SPEC = {
     "format_version": 1,
@@ -36,11 +39,14 @@ SPEC = {
 @pytest.mark.parametrize("form", ["rows", "columns"])
 def test_payloads_pass_the_service_checks(form):
     generator = RequestGenerator(SPEC, seed=3)
-    codec = FeatureCodec(SPEC, max_rows=1000)
-    payload = json.loads(generator.body(300, form, model="m"))
+    features = parse_features(SPEC)
+    decoder = Decoder(features, PackedLayout.from_entries(SPEC["features"]), build_schemas("m", 1, features, ["ctr"], 1000))
+    body = generator.body(300, form, model="m")
+    payload = json.loads(body)
     assert payload["model"] == "m"
-    columns, n = codec.decode({k: v for k, v in payload.items() if k != "model"})
-    assert n == 300
+    decoded = decoder.decode(body)
+    columns = decoder.layout.unpack(decoded.packed)
+    assert decoded.rows == 300 and decoded.model == "m"
     assert columns["user_id"].min() >= 0 and columns["user_id"].max() < 37
     assert set(columns["city"]) <= {"paris", "lyon", "nice"}
     assert columns["emb"].shape == (300, 3)

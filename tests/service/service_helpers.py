@@ -110,7 +110,8 @@ def fake_score(columns: dict[str, Any]) -> np.ndarray:
 
 
 class FakeBundle:
-    """Stands in for :class:`ctrkit.export.Bundle`; ``delay`` slows each call."""
+    """Stands in for :class:`ctrkit.export.Bundle`; ``delay`` slows each call, and a call whose
+    strings hold ``poison`` fails, as a model call can fail on one request's content."""
 
     def __init__(self, path: Path, delay: float = 0.0) -> None:
         self.path = Path(path)
@@ -135,6 +136,11 @@ class FakeBundle:
             time.sleep(self.delay)
         rows = len(next(iter(columns.values())))
         self.calls.append(rows)
+        for value in columns.values():
+            arr = np.asarray(value)
+            if arr.dtype == object and any(b"poison" in (v if isinstance(v, bytes) else str(v).encode())
+                                           for v in arr.ravel()):
+                raise ValueError("the model cannot score 'poison'")
         base = fake_score(columns)
         return {name: (base + i * 0.001).astype(np.float32) for i, name in enumerate(self.output_names)}
 

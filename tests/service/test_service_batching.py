@@ -1,4 +1,4 @@
-"""The dynamic batcher, on a fake model function (no TensorFlow)."""
+"""The adaptive batcher, on a fake model function (no TensorFlow)."""
 
 from __future__ import annotations
 
@@ -9,61 +9,95 @@ import time
 import numpy as np
 import pytest
 
-from service.batching import Batcher, BatcherClosed, DeadlineExceeded, Overloaded
+from service.batching import Batcher, ModelCallFailed
+from service.errors import DeadlineExceeded, Overloaded, Unavailable
 
 
 class Model:
-    """Scores row ids as ``id * 2``, records each call's size, optionally sleeps."""
+    """Scores row ids as ``id * 2``, records each call's size, optionally waits on a gate or sleeps."""
 
     def __init__(self, delay: float = 0.0, gate: threading.Event | None = None) -> None:
         self.delay = delay
         self.gate = gate
         self.calls: list[int] = []
+        self.started = threading.Event()
 
-    def __call__(self, columns):
+    def __call__(self, packed):
+        self.started.set()
         if self.gate is not None:
             self.gate.wait(5)
         if self.delay:
             time.sleep(self.delay)
-        ids = columns["id"]
+        ids = packed["ints"][:, 0]
         self.calls.append(len(ids))
+        if (ids < 0).any():
+            raise ValueError("negative ids are poison")
         return {"ctr": ids.astype(np.float32) * 2, "other": ids.astype(np.float32) + 0.5}
 
 
-def columns(start: int, n: int) -> dict[str, np.ndarray]:
-    return {"id": np.arange(start, start + n, dtype=np.int64)}
+def packed(start: int, n: int) -> dict[str, np.ndarray]:
+    return {"ints": np.arange(start, start + n, dtype=np.int64)[:, None]}
 
 
-def test_concurrent_requests_are_merged_and_each_gets_its_own_rows():
-    model = Model(delay=0.01)
+def later(seconds: float = 5.0) -> float:
+    return time.monotonic() + seconds
+
+
+async def wait_started(model: Model) -> None:
+    while not model.started.is_set():
+        await asyncio.sleep(0.001)
+
+
+def test_a_lone_request_runs_at_once_even_with_a_long_batch_timeout():
+    model = Model()
 
     async def main():
-        batcher = Batcher(model, max_batch_rows=64, batch_timeout_s=0.005, max_queue_rows=10_000)
+        batcher = Batcher(model, max_batch_rows=64, batch_timeout_s=5.0, max_queue_rows=1000)
         batcher.start()
-        sizes = [1, 3, 7, 2, 5, 1, 9, 4] * 4
-        starts = np.cumsum([0] + sizes[:-1]) * 10
-        results = await asyncio.gather(
-            *(batcher.submit(columns(int(s), n), n) for s, n in zip(starts, sizes))
-        )
+        t0 = time.perf_counter()
+        out = await batcher.submit(packed(3, 2), 2, later())
+        elapsed = time.perf_counter() - t0
         await batcher.close()
-        return sizes, starts, results
+        return out, elapsed
+
+    out, elapsed = asyncio.run(main())
+    np.testing.assert_array_equal(out["ctr"], [6, 8])
+    assert elapsed < 1.0
+    assert model.calls == [2]
+
+
+def test_requests_arriving_during_a_call_share_the_next_call_and_get_their_own_rows():
+    gate = threading.Event()
+    model = Model(gate=gate)
+
+    async def main():
+        batcher = Batcher(model, max_batch_rows=64, batch_timeout_s=5.0, max_queue_rows=10_000)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(packed(0, 1), 1, later()))
+        await wait_started(model)
+        sizes = [1, 3, 7, 2, 5, 1, 9, 4]
+        starts = (np.cumsum([0] + sizes[:-1]) + 1) * 10
+        waiting = [asyncio.ensure_future(batcher.submit(packed(int(s), n), n, later())) for s, n in zip(starts, sizes)]
+        await asyncio.sleep(0.02)
+        gate.set()
+        results = await asyncio.gather(first, *waiting)
+        await batcher.close()
+        return sizes, starts, results[1:]
 
     sizes, starts, results = asyncio.run(main())
     for s, n, out in zip(starts, sizes, results):
         np.testing.assert_array_equal(out["ctr"], np.arange(s, s + n) * 2)
         np.testing.assert_array_equal(out["other"], np.arange(s, s + n) + 0.5)
-    assert sum(model.calls) == sum(sizes)
-    assert len(model.calls) < len(sizes)  # requests shared calls
-    assert max(model.calls) <= 64
+    assert model.calls == [1, sum(sizes)]  # everything that waited went into one call
 
 
-def test_request_larger_than_batch_is_split_and_reassembled_in_order():
+def test_request_larger_than_a_batch_is_split_and_reassembled_in_order():
     model = Model()
 
     async def main():
         batcher = Batcher(model, max_batch_rows=10, batch_timeout_s=0, max_queue_rows=1000)
         batcher.start()
-        out = await batcher.submit(columns(100, 37), 37)
+        out = await batcher.submit(packed(100, 37), 37, later())
         await batcher.close()
         return out
 
@@ -72,31 +106,51 @@ def test_request_larger_than_batch_is_split_and_reassembled_in_order():
     assert max(model.calls) <= 10 and sum(model.calls) == 37
 
 
-def test_full_queue_refuses_at_once():
+def test_full_queue_refuses_at_once_but_keeps_room_for_small_requests():
     gate = threading.Event()
     model = Model(gate=gate)
 
     async def main():
-        batcher = Batcher(model, max_batch_rows=4, batch_timeout_s=0, max_queue_rows=8)
+        batcher = Batcher(model, max_batch_rows=8, batch_timeout_s=0, max_queue_rows=64)
         batcher.start()
-        first = asyncio.ensure_future(batcher.submit(columns(0, 4), 4))  # taken by the (blocked) call
-        await asyncio.sleep(0.05)
-        queued = asyncio.ensure_future(batcher.submit(columns(10, 8), 8))  # fills the queue
+        running = asyncio.ensure_future(batcher.submit(packed(0, 8), 8, later()))  # taken by the blocked call
+        await wait_started(model)
+        large = [asyncio.ensure_future(batcher.submit(packed(100 + 8 * i, 8), 8, later())) for i in range(6)]
         await asyncio.sleep(0.01)
-        assert batcher.queued_rows == 8
+        assert batcher.queued_rows == 48  # 64 minus the quarter kept for small requests
         t0 = time.perf_counter()
         with pytest.raises(Overloaded):
-            await batcher.submit(columns(20, 1), 1)
+            await batcher.submit(packed(900, 8), 8, later())
         refused_in = time.perf_counter() - t0
+        small = asyncio.ensure_future(batcher.submit(packed(7, 1), 1, later()))
+        await asyncio.sleep(0.01)
+        assert batcher.queued_rows == 49
         gate.set()
-        a, b = await first, await queued
+        results = await asyncio.gather(running, *large, small)
         await batcher.close()
-        return refused_in, a, b
+        return refused_in, results
 
-    refused_in, a, b = asyncio.run(main())
+    refused_in, results = asyncio.run(main())
     assert refused_in < 0.01
-    np.testing.assert_array_equal(a["ctr"], np.arange(0, 4) * 2)
-    np.testing.assert_array_equal(b["ctr"], np.arange(10, 18) * 2)
+    np.testing.assert_array_equal(results[-1]["ctr"], [14])
+
+
+def test_a_request_that_cannot_finish_before_its_deadline_is_refused_before_it_queues():
+    model = Model(delay=0.002)
+
+    async def main():
+        batcher = Batcher(model, max_batch_rows=1000, batch_timeout_s=0, max_queue_rows=100_000)
+        batcher.start()
+        batcher.cost.record(1, 0.001)
+        batcher.cost.record(1000, 0.101)  # 0.1 ms per row
+        with pytest.raises(Overloaded, match="past the deadline"):
+            await batcher.submit(packed(0, 5000), 5000, later(0.2))  # needs about 0.5 s
+        out = await batcher.submit(packed(0, 5), 5, later(0.2))
+        await batcher.close()
+        return out
+
+    np.testing.assert_array_equal(asyncio.run(main())["ctr"], np.arange(5) * 2)
+    assert model.calls == [5]
 
 
 def test_deadline_while_queued_frees_the_rows_and_skips_the_work():
@@ -106,16 +160,16 @@ def test_deadline_while_queued_frees_the_rows_and_skips_the_work():
     async def main():
         batcher = Batcher(model, max_batch_rows=4, batch_timeout_s=0, max_queue_rows=100)
         batcher.start()
-        blocker = asyncio.ensure_future(batcher.submit(columns(0, 4), 4))
-        await asyncio.sleep(0.05)
+        blocker = asyncio.ensure_future(batcher.submit(packed(0, 4), 4, later()))
+        await wait_started(model)
         t0 = time.perf_counter()
         with pytest.raises(DeadlineExceeded):
-            await batcher.submit(columns(50, 3), 3, deadline=time.monotonic() + 0.05)
+            await batcher.submit(packed(50, 3), 3, later(0.05))
         waited = time.perf_counter() - t0
         assert batcher.queued_rows == 0
         gate.set()
         await blocker
-        after = await batcher.submit(columns(7, 2), 2)
+        after = await batcher.submit(packed(7, 2), 2, later())
         await batcher.close()
         return waited, after
 
@@ -125,36 +179,54 @@ def test_deadline_while_queued_frees_the_rows_and_skips_the_work():
     assert model.calls == [4, 2]  # the expired request never reached the model
 
 
-def test_batch_timeout_waits_for_more_rows():
-    model = Model()
+def test_work_whose_deadline_passed_while_the_loop_was_busy_is_dropped_not_computed():
+    gate = threading.Event()
+    model = Model(gate=gate)
+    dropped = []
+
+    class Observer:
+        def queue_wait(self, seconds): ...
+        def model_call(self, rows, seconds, outputs): ...
+        def dropped(self, rows): dropped.append(rows)
 
     async def main():
-        batcher = Batcher(model, max_batch_rows=100, batch_timeout_s=0.1, max_queue_rows=1000)
+        batcher = Batcher(model, max_batch_rows=100, batch_timeout_s=0, max_queue_rows=100, observer=Observer())
         batcher.start()
-        first = asyncio.ensure_future(batcher.submit(columns(0, 2), 2))
-        await asyncio.sleep(0.02)
-        second = asyncio.ensure_future(batcher.submit(columns(2, 3), 3))
-        await asyncio.gather(first, second)
+        blocker = asyncio.ensure_future(batcher.submit(packed(0, 4), 4, later()))
+        await wait_started(model)
+        late = asyncio.ensure_future(batcher.submit(packed(10, 3), 3, later(0.03)))
+        await asyncio.sleep(0.005)
+        gate.set()
+        time.sleep(0.06)  # the event loop is held up past the late request's deadline
+        await blocker
+        with pytest.raises(DeadlineExceeded):
+            await late
         await batcher.close()
 
     asyncio.run(main())
-    assert model.calls == [5]
+    assert model.calls == [4]
+    assert dropped == [3]
 
 
-def test_full_batch_does_not_wait_for_the_timeout():
-    model = Model()
+def test_with_two_workers_a_free_worker_waits_for_a_fuller_batch_while_the_other_runs():
+    gate = threading.Event()
+    model = Model(gate=gate)
 
     async def main():
-        batcher = Batcher(model, max_batch_rows=8, batch_timeout_s=5.0, max_queue_rows=1000)
+        batcher = Batcher(model, max_batch_rows=100, batch_timeout_s=0.1, max_queue_rows=1000, workers=2)
         batcher.start()
-        t0 = time.perf_counter()
-        await asyncio.gather(batcher.submit(columns(0, 4), 4), batcher.submit(columns(4, 4), 4))
-        elapsed = time.perf_counter() - t0
+        first = asyncio.ensure_future(batcher.submit(packed(0, 1), 1, later()))
+        await wait_started(model)
+        a = asyncio.ensure_future(batcher.submit(packed(10, 2), 2, later()))
+        await asyncio.sleep(0.02)
+        b = asyncio.ensure_future(batcher.submit(packed(20, 3), 3, later()))
+        await asyncio.sleep(0.15)
+        gate.set()
+        await asyncio.gather(first, a, b)
         await batcher.close()
-        return elapsed
 
-    assert asyncio.run(main()) < 1.0
-    assert model.calls == [8]
+    asyncio.run(main())
+    assert sorted(model.calls) == [1, 5]
 
 
 def test_close_drains_queued_work_then_refuses():
@@ -163,37 +235,43 @@ def test_close_drains_queued_work_then_refuses():
     async def main():
         batcher = Batcher(model, max_batch_rows=2, batch_timeout_s=0, max_queue_rows=100)
         batcher.start()
-        pending = [asyncio.ensure_future(batcher.submit(columns(i * 10, 2), 2)) for i in range(4)]
+        pending = [asyncio.ensure_future(batcher.submit(packed(i * 10, 2), 2, later())) for i in range(4)]
         await asyncio.sleep(0)
         await batcher.close()
         assert all(p.done() for p in pending)
-        with pytest.raises(BatcherClosed):
-            await batcher.submit(columns(0, 1), 1)
+        with pytest.raises(Unavailable):
+            await batcher.submit(packed(0, 1), 1, later())
         return [p.result()["ctr"].tolist() for p in pending]
 
     results = asyncio.run(main())
     assert results == [[i * 20, i * 20 + 2] for i in range(4)]
 
 
-def test_model_failure_reaches_every_request_of_the_batch_only():
-    calls = []
-
-    def flaky(cols):
-        calls.append(len(cols["id"]))
-        if len(calls) == 1:
-            raise ValueError("boom")
-        return {"ctr": cols["id"].astype(np.float32)}
+def test_a_failing_request_fails_alone_and_its_batch_neighbours_get_their_scores():
+    gate = threading.Event()
+    model = Model(gate=gate)
 
     async def main():
-        batcher = Batcher(flaky, max_batch_rows=100, batch_timeout_s=0.02, max_queue_rows=1000)
+        batcher = Batcher(model, max_batch_rows=100, batch_timeout_s=0, max_queue_rows=1000)
         batcher.start()
-        results = await asyncio.gather(
-            batcher.submit(columns(0, 2), 2), batcher.submit(columns(2, 2), 2), return_exceptions=True
-        )
-        later = await batcher.submit(columns(5, 1), 1)
+        blocker = asyncio.ensure_future(batcher.submit(packed(0, 1), 1, later()))
+        await wait_started(model)
+        merged = [
+            asyncio.ensure_future(batcher.submit(packed(10, 2), 2, later())),
+            asyncio.ensure_future(batcher.submit(packed(-5, 2), 2, later())),  # poison
+            asyncio.ensure_future(batcher.submit(packed(30, 3), 3, later())),
+        ]
+        await asyncio.sleep(0.01)
+        gate.set()
+        results = await asyncio.gather(blocker, *merged, return_exceptions=True)
+        after = await batcher.submit(packed(5, 1), 1, later())
         await batcher.close()
-        return results, later
+        return results, after
 
-    results, later = asyncio.run(main())
-    assert all(isinstance(r, RuntimeError) for r in results)
-    np.testing.assert_array_equal(later["ctr"], [5])
+    results, after = asyncio.run(main())
+    np.testing.assert_array_equal(results[1]["ctr"], [20, 22])
+    assert isinstance(results[2], ModelCallFailed) and "poison" in str(results[2])
+    np.testing.assert_array_equal(results[3]["ctr"], [60, 62, 64])
+    np.testing.assert_array_equal(after["ctr"], [10])
+    assert model.calls[:2] == [1, 7]  # the merged call failed, then each request ran alone
+    assert sorted(model.calls[2:5]) == [2, 2, 3]

@@ -12,11 +12,13 @@ import numpy as np
 import orjson
 import pytest
 from conftest import make_rows, reference_columns
-from service_helpers import serve, settings
+from service_helpers import FakeLoader, serve, settings, write_fake_model
+
+JSON = {"content-type": "application/json"}
 
 
 def post(url: str, payload, **kwargs) -> httpx.Response:
-    return httpx.post(f"{url}/predict", content=orjson.dumps(payload), timeout=30, **kwargs)
+    return httpx.post(f"{url}/predict", content=orjson.dumps(payload), headers=JSON, timeout=30, **kwargs)
 
 
 def columns_of(rows):
@@ -98,12 +100,12 @@ def test_nan_and_infinity_literals_are_refused_by_feature_and_row(live):
     rows = make_rows(np.random.default_rng(4), 3)
     text = orjson.dumps({"model": "deepfm", "instances": rows}).decode()
     text = text.replace(f'"I1":{orjson.dumps(rows[1]["I1"]).decode()}', '"I1":NaN', 1)
-    answer = httpx.post(f"{live.url}/predict", content=text)
+    answer = httpx.post(f"{live.url}/predict", content=text, headers=JSON)
     assert answer.status_code == 422
     [item] = answer.json()["detail"]
     assert item["feature"] == "I1" and item["row"] == 1 and "finite" in item["msg"]
     big = text.replace('"I1":NaN', '"I1":1e999')
-    assert httpx.post(f"{live.url}/predict", content=big).json()["detail"][0]["feature"] == "I1"
+    assert httpx.post(f"{live.url}/predict", content=big, headers=JSON).json()["detail"][0]["feature"] == "I1"
 
 
 @pytest.mark.parametrize(
@@ -120,7 +122,7 @@ def test_nan_and_infinity_literals_are_refused_by_feature_and_row(live):
     ],
 )
 def test_malformed_requests(live, payload, status, words):
-    answer = httpx.post(f"{live.url}/predict", content=payload)
+    answer = httpx.post(f"{live.url}/predict", content=payload, headers=JSON)
     assert answer.status_code == status
     assert words in answer.text
 
@@ -134,13 +136,13 @@ def test_too_many_rows_and_too_large_bodies(deepfm_repo):
         assert answer.status_code == 200
         big = orjson.dumps({"model": "deepfm", "instances": rows})
         assert len(big) > 4000
-        assert httpx.post(f"{server.url}/predict", content=big).status_code == 413
+        assert httpx.post(f"{server.url}/predict", content=big, headers=JSON).status_code == 413
 
         def chunks():  # no Content-Length: the streamed size is what counts
             for i in range(0, len(big), 500):
                 yield big[i:i + 500]
 
-        assert httpx.post(f"{server.url}/predict", content=chunks()).status_code == 413
+        assert httpx.post(f"{server.url}/predict", content=chunks(), headers=JSON).status_code == 413
     with serve(settings(deepfm_repo, max_rows_per_request=20)) as server:
         answer = post(server.url, {"model": "deepfm", "instances": rows[:21]})
         assert answer.status_code == 422 and "too many rows: 21 > 20" in answer.text
@@ -163,7 +165,7 @@ def test_concurrent_mixed_requests_are_batched_and_never_mixed(deepfm_repo, deep
         async def main():
             limits = httpx.Limits(max_connections=64)
             async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
-                return await asyncio.gather(*(client.post("/predict", content=b) for b in bodies))
+                return await asyncio.gather(*(client.post("/predict", content=b, headers=JSON) for b in bodies))
 
         answers = asyncio.run(main())
         for i, answer in enumerate(answers):
@@ -199,33 +201,38 @@ def test_concurrent_mixed_requests_are_batched_and_never_mixed(deepfm_repo, deep
     assert below_half == int(np.sum(expected_all <= 0.5))
 
 
-def test_overload_answers_503_fast_and_deadline_504(deepfm_repo):
-    rows = make_rows(np.random.default_rng(7), 8)
-    # a batch waits 1.5 s for more rows, a request may wait 0.4 s, 10 rows fit in the queue
-    config = settings(deepfm_repo, max_queue_rows=10, max_rows_per_request=10, batch_timeout_ms=1500,
-                      request_timeout_ms=400, retry_after_s=2)
-    with serve(config) as server:
+def test_overload_answers_503_fast_and_deadline_504(tmp_path):
+    write_fake_model(tmp_path, "ads", 1)
+    rows = [{"user_id": i, "C1": f"c{i}", "genres": ["a"]} for i in range(8)]
+    # every model call takes 0.3 s, a request may wait 0.4 s, 10 rows fit in the queue
+    config = settings(tmp_path, max_queue_rows=10, max_rows_per_request=10, request_timeout_ms=400, retry_after_s=2)
+    with serve(config, loader=FakeLoader(delay=0.3)) as server:
         results = {}
 
-        def first():
+        def send(key, payload):
             t0 = time.perf_counter()
-            results["first"] = (post(server.url, {"model": "deepfm", "instances": rows}), time.perf_counter() - t0)
+            results[key] = (post(server.url, payload), time.perf_counter() - t0)
 
-        thread = threading.Thread(target=first)
-        thread.start()
-        time.sleep(0.15)
+        first = threading.Thread(target=send, args=("first", {"instances": rows}))  # runs at once: 0.3 s
+        first.start()
+        time.sleep(0.1)
+        second = threading.Thread(target=send, args=("second", {"instances": rows}))  # waits, then too late
+        second.start()
+        time.sleep(0.05)
         t0 = time.perf_counter()
-        refused = post(server.url, {"model": "deepfm", "instances": rows[:3]})
+        refused = post(server.url, {"instances": rows[:3]})
         refused_in = time.perf_counter() - t0
-        thread.join()
+        first.join()
+        second.join()
         assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
         assert refused_in < 0.2
-        late, waited = results["first"]
+        assert results["first"][0].status_code == 200
+        late, waited = results["second"]
         assert late.status_code == 504 and "deadline" in late.text
         assert 0.35 < waited < 1.2
         metrics = httpx.get(f"{server.url}/metrics").text
-        assert 'ctrkit_requests_total{endpoint="predict",model="deepfm",status="503",version="1"} 1.0' in metrics
-        assert 'ctrkit_requests_total{endpoint="predict",model="deepfm",status="504",version="1"} 1.0' in metrics
+        assert 'ctrkit_requests_total{endpoint="predict",model="ads",status="503",version="1"} 1.0' in metrics
+        assert 'ctrkit_requests_total{endpoint="predict",model="ads",status="504",version="1"} 1.0' in metrics
 
 
 def test_readyz_turns_200_after_warm_up(deepfm_repo):
@@ -261,8 +268,23 @@ def test_openapi_documents_the_generated_schemas(live):
     schemas = doc["components"]["schemas"]
     row = schemas["deepfm_v1_Row"]
     assert row["properties"]["user_id"]["exclusiveMaximum"] == 120
-    assert row["properties"]["genres"]["anyOf"][0]["maxItems"] == 5
+    assert row["properties"]["genres"]["maxItems"] == 5
     assert row["additionalProperties"] is False
-    refs = [r["$ref"] for r in doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]["oneOf"]]
-    assert "#/components/schemas/deepfm_v1_RowRequest" in refs and "#/components/schemas/deepfm_v1_ColumnRequest" in refs
+    operation = doc["paths"]["/predict"]["post"]
+    refs = [r["$ref"] for r in operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]]
+    assert "#/components/schemas/deepfm_v1_PredictRequest" in refs
+    request = schemas["deepfm_v1_PredictRequest"]
+    assert {"instances", "inputs", "context", "candidates"} <= set(request["properties"])
+    assert {"422", "503", "504", "415"} <= set(operation["responses"])
     assert httpx.get(f"{live.url}/docs").status_code == 200
+
+
+def test_docs_pages_load_every_asset_from_the_service_itself(live):
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{live.url}{page}").text
+        urls = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", html)
+        assert urls, html
+        for url in urls:
+            assert not re.match(r"^(https?:)?//", url), f"{page} loads {url} from another host"
+            if url.startswith("/"):
+                assert httpx.get(f"{live.url}{url}").status_code == 200, url

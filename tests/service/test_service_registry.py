@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from service_helpers import FakeLoader, fake_score, serve, settings, write_fake_model
 
-from service.codec import PayloadError
+import time
+
+from service.errors import PayloadError
 from service.metrics import ServiceMetrics
 from service.registry import ModelNotFound, ModelRegistry, NotReady, RegistryError, VersionState
 
@@ -72,8 +74,9 @@ def test_swap_is_atomic_and_in_flight_work_finishes_on_its_version(tmp_path):
         registry = await started(make_registry(tmp_path, loader, model_versions={"ads": 1}))
         try:
             old = registry.resolve("ads", None)
-            cols, n = old.codec.decode({"instances": [ROW]})
-            in_flight = asyncio.ensure_future(old.batcher.submit(cols, n))
+            decoded = old.decoder.decode_rows([ROW])
+            old_columns = old.decoder.layout.unpack(decoded.packed)
+            in_flight = asyncio.ensure_future(old.submit(decoded.packed, decoded.rows, time.monotonic() + 30))
             await asyncio.sleep(0.05)
             new = await registry.activate("ads", 2)
             assert registry.resolve("ads", None) is new
@@ -84,7 +87,7 @@ def test_swap_is_atomic_and_in_flight_work_finishes_on_its_version(tmp_path):
             result = await in_flight  # the batch started on version 1 finishes there
             await unloading
             assert loader.bundles["ads/1"].calls[-1] == 1
-            np.testing.assert_allclose(result["ctr"], fake_score(cols))
+            np.testing.assert_allclose(result["ctr"], fake_score(old_columns))
             assert states(registry, "ads")[1] is VersionState.UNLOADED
             assert (await registry.rollback("ads")).version == 1  # loads it again
             assert registry.resolve("ads", None).version == 1
@@ -249,3 +252,18 @@ def test_traffic_split_validation_in_the_registry(tmp_path):
             await registry.close()
 
     asyncio.run(main())
+
+
+def test_folders_that_cannot_be_served_are_reported_once(tmp_path, caplog):
+    write_fake_model(tmp_path, "ads", 1)
+    (tmp_path / "3").mkdir()  # an export into the repository itself
+    (tmp_path / "3" / "feature_spec.json").write_text("{}")
+    (tmp_path / "bad name").mkdir()
+    with caplog.at_level("WARNING", logger="service.registry"):
+        with serve(settings(tmp_path, poll_interval_s=0.05), loader=FakeLoader()) as server:
+            time.sleep(0.3)  # several polls
+            assert httpx.get(f"{server.url}/readyz").status_code == 200
+    warnings = [r.getMessage() for r in caplog.records if r.name == "service.registry"]
+    misplaced = [w for w in warnings if "directly in the repository" in w]
+    assert len(misplaced) == 1 and str(tmp_path / "3") in misplaced[0] and "<repository>/<model>/<version>/" in misplaced[0]
+    assert len([w for w in warnings if "'bad name' is not a valid model name" in w]) == 1

@@ -70,9 +70,9 @@ def test_multi_output_row_and_column_forms(live, mmoe):
     [
         ("nope:predict", {"instances": [{}]}, 404, "Servable not found for request: Latest(nope)"),
         ("deepfm/versions/7:predict", {"instances": [{}]}, 404, "Specific(deepfm, 7)"),
-        ("deepfm:predict", {"signature_name": "classify", "instances": [{}]}, 400, 'Serving signature name: "classify"'),
+        ("deepfm:predict", {"signature_name": "classify", "instances": [{}]}, 400, "Serving signature name: 'classify'"),
         ("deepfm:predict", {"instances": [{"user_id": 1}]}, 400, "missing required feature"),
-        ("deepfm:predict", {"instances": [{}], "inputs": {}}, 400, "not both"),
+        ("deepfm:predict", {"instances": [{}], "inputs": {}}, 400, "exactly one"),
         ("deepfm:predict", {"examples": []}, 400, "unknown field"),
         ("deepfm/versions/x1:predict", {"instances": [{}]}, 400, "invalid version"),
         ("deepfm:classify", {"examples": []}, 501, "not served"),
