@@ -5,9 +5,10 @@ vocabulary lookup are the edge between raw feature values and the network, and
 running them inside the graph is what keeps training and serving from skewing.
 
 The models apply every operation on their symbolic tensors through a layer
-(`ReduceSum`, `Split`, `SequenceMask`, `PaddingMask` or one of Keras's own), never through a
-bare `keras.ops` call: Keras records such a call as an anonymous operation
-that the HDF5 format DeepCTR users save models in cannot rebuild.
+(`ReduceSum`, `Split`, `SequenceMask`, `PaddingMask` or one of Keras's own),
+never through a bare `keras.ops` call: Keras records such a call as an
+anonymous operation that the HDF5 format DeepCTR users save models in cannot
+rebuild.
 """
 
 from __future__ import annotations
