@@ -128,6 +128,22 @@ def _signature_shape(entry: Mapping[str, Any]) -> list[int]:
     return [-1]
 
 
+def model_input_entries(model: keras.Model, known: Iterable[str]) -> list[dict[str, Any]]:
+    """Feature entries for the inputs a model creates itself, without a
+    feature column (DSIN's `sess_length`, as in DeepCTR): each float input of
+    shape `(batch, dimension)` not in `known` is described as a dense feature."""
+    known = set(known)
+    entries = []
+    for tensor in model.inputs:
+        dtype = keras.backend.standardize_dtype(tensor.dtype)
+        if tensor.name in known or len(tensor.shape) != 2 or tensor.shape[1] is None or not dtype.startswith("float"):
+            continue
+        entries.append(
+            {"name": tensor.name, "kind": "dense", "dtype": dtype, "dimension": int(tensor.shape[1]), "default": None}
+        )
+    return entries
+
+
 def _input_specs(entries: Sequence[Mapping[str, Any]]):
     tf = _tf()
     return {
@@ -352,7 +368,9 @@ def export_model(
     The version directory is written under a temporary name and renamed into
     place, so a server polling the repository never sees half a bundle.
     `feature_columns` are the columns the model was built from (duplicates,
-    e.g. the same columns passed as linear and DNN columns, are fine).
+    e.g. the same columns passed as linear and DNN columns, are fine); inputs
+    the model creates itself (DSIN's `sess_length`) are described from the
+    model (`model_input_entries`).
     `defaults` gives values the service fills in for features a request
     leaves out; every other feature is required.
     """
@@ -361,6 +379,7 @@ def export_model(
     repository = Path(repository_dir)
     repository.mkdir(parents=True, exist_ok=True)
     entries = feature_entries(feature_columns)
+    entries += model_input_entries(model, (e["name"] for e in entries))
     unknown = set(defaults or {}) - {e["name"] for e in entries}
     if unknown:
         raise ValueError(f"defaults given for unknown features {sorted(unknown)}")

@@ -106,9 +106,8 @@ def get_linear_logit(
         )
         sparse_input = concat_func(sparse_list, axis=-1) if sparse_list else None
         if sparse_input is not None and sparse_feat_refine_weight is not None:
-            sparse_input = keras.ops.multiply(
-                sparse_input, keras.ops.expand_dims(sparse_feat_refine_weight, axis=1)
-            )
+            weight = keras.layers.Reshape((1, -1))(sparse_feat_refine_weight)
+            sparse_input = keras.layers.Multiply()([sparse_input, weight])
         dense_input = concat_func(dense_list) if dense_list else None
         if sparse_input is not None and dense_input is not None:
             logit = Linear(l2_reg, mode=2, use_bias=use_bias, seed=seed)([sparse_input, dense_input])

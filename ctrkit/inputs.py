@@ -9,7 +9,7 @@ import keras
 
 from .columns import DenseFeat, SparseFeat, VarLenSparseFeat
 from .layers.embedding import EmbeddingTable
-from .layers.utils import Hash
+from .layers.utils import Hash, PaddingMask
 
 
 def create_embedding_dict(
@@ -20,30 +20,40 @@ def create_embedding_dict(
     prefix: str = "sparse_",
     seq_mask_zero: bool = True,
 ) -> dict[str, keras.layers.Embedding]:
-    """One `EmbeddingTable` per `embedding_name`; columns sharing a name share the table.
+    """One `EmbeddingTable` per `embedding_name`: columns naming the same one share it.
+
+    The table is `<prefix>_emb_<embedding_name>` (`sparse_emb_...` in a
+    model), or `<prefix>_seq_emb_<embedding_name>` when only varlen columns
+    use it; it masks id 0 (`seq_mask_zero`) when a varlen column uses it.
+    Columns sharing a table must agree on its vocabulary_size and
+    embedding_dim; its initializer and trainability are the first column's.
 
     `l2_reg` penalises the vectors each batch looks up, not the whole table
     (see `EmbeddingTable`), so the optimizer updates only the rows a batch
-    touched."""
+    touched.
+    """
+    by_table: dict[str, list] = {}
+    for fc in [*sparse_feature_columns, *varlen_sparse_feature_columns]:
+        by_table.setdefault(fc.embedding_name, []).append(fc)
     tables: dict[str, keras.layers.Embedding] = {}
-    for fc in sparse_feature_columns:
-        tables[fc.embedding_name] = EmbeddingTable(
-            fc.vocabulary_size,
-            fc.embedding_dim,
+    for embedding_name, columns in by_table.items():
+        first = columns[0]
+        for fc in columns[1:]:
+            if (fc.vocabulary_size, fc.embedding_dim) != (first.vocabulary_size, first.embedding_dim):
+                raise ValueError(
+                    f"features {first.name!r} and {fc.name!r} share the embedding table {embedding_name!r} "
+                    f"but disagree on its shape: vocabulary_size {first.vocabulary_size} and "
+                    f"{fc.vocabulary_size}, embedding_dim {first.embedding_dim} and {fc.embedding_dim}"
+                )
+        sequence = [isinstance(fc, VarLenSparseFeat) for fc in columns]
+        tables[embedding_name] = EmbeddingTable(
+            first.vocabulary_size,
+            first.embedding_dim,
+            embeddings_initializer=first.embeddings_initializer,
             l2_reg=l2_reg,
-            embeddings_initializer=fc.embeddings_initializer,
-            name=prefix + "_emb_" + fc.embedding_name,
-            trainable=fc.trainable,
-        )
-    for fc in varlen_sparse_feature_columns:
-        tables[fc.embedding_name] = EmbeddingTable(
-            fc.vocabulary_size,
-            fc.embedding_dim,
-            l2_reg=l2_reg,
-            embeddings_initializer=fc.embeddings_initializer,
-            name=prefix + "_seq_emb_" + fc.embedding_name,
-            mask_zero=seq_mask_zero,
-            trainable=fc.trainable,
+            name=prefix + ("_seq_emb_" if all(sequence) else "_emb_") + embedding_name,
+            mask_zero=seq_mask_zero and any(sequence),
+            trainable=first.trainable,
         )
     return tables
 
@@ -62,9 +72,17 @@ def create_embedding_matrix(
 
 
 def lookup_ids(fc, raw, mask_zero: bool):
-    """Raw values to table ids: hashed or looked up in the graph, or as given."""
+    """Raw values to table ids: hashed or looked up in the graph, or as given.
+
+    A string feature needs `use_hash=True` or a `vocabulary_path`: an
+    embedding table takes integer ids only."""
     if fc.use_hash or fc.vocabulary_path is not None:
         return Hash(fc.vocabulary_size, mask_zero=mask_zero, vocabulary_path=fc.vocabulary_path)(raw)
+    if fc.dtype == "string":
+        raise ValueError(
+            f"feature {fc.name!r} has dtype 'string' but neither use_hash=True nor a vocabulary_path: "
+            "give one of them to map its strings to ids in the model, or encode the values as integer ids"
+        )
     return raw
 
 
@@ -107,11 +125,15 @@ def get_varlen_pooling_list(embedding_dict: dict, features: dict, varlen_sparse_
     for fc in varlen_sparse_feature_columns:
         seq_input = embedding_dict[fc.name]
         if fc.length_name is None:
+            # The padding mask as a layer output, passed explicitly: the mask the
+            # embedding attaches itself is an anonymous operation HDF5 cannot save.
+            raw = features[fc.name]
+            mask = PaddingMask()(lookup_ids(fc, raw, mask_zero=True) if fc.vocabulary_path else raw)
             if fc.weight_name is not None:
                 seq_input = WeightedSequenceLayer(weight_normalization=fc.weight_norm, supports_masking=True)(
-                    [seq_input, features[fc.weight_name]]
+                    [seq_input, features[fc.weight_name]], mask=[mask, None]
                 )
-            vec = SequencePoolingLayer(fc.combiner, supports_masking=True)(seq_input)
+            vec = SequencePoolingLayer(fc.combiner, supports_masking=True)(seq_input, mask=mask)
         else:
             seq_len = features[fc.length_name]
             if fc.weight_name is not None:

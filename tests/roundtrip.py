@@ -8,9 +8,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ctrkit.export import export_model, load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
+from ctrkit.layers import custom_objects
 
 N_HASHED, N_IDS, N_DENSE = 4, 2, 3
 
@@ -50,6 +52,40 @@ def criteo_like_rows(n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.n
     return x, y
 
 
+def _outputs(model: keras.Model, x: dict) -> list[np.ndarray]:
+    """The model's outputs on `x` from an eager call (no `predict` tracing)."""
+    strings = {t.name for t in model.inputs if t.dtype == "string"}
+    tensors = {k: tf.constant(np.asarray(v).astype(str).astype(object) if k in strings else v) for k, v in x.items()}
+    out = model(tensors, training=False)
+    return [np.asarray(o).reshape(-1) for o in (out if isinstance(out, (list, tuple)) else [out])]
+
+
+def assert_hdf5_roundtrip(model, other, x, expected, tmp_path: Path, atol: float) -> None:
+    """DeepCTR's HDF5 habits: `save_model(model, "m.h5")` reloaded by
+    `load_model` with DeepCTR's `custom_objects` and without, and
+    `save_weights("m_w.h5")` loaded into `other` (a model of the same
+    architecture, its weights scrambled first)."""
+    path = os.path.join(tmp_path, "model.h5")
+    keras.saving.save_model(model, path)
+    with_objects = keras.models.load_model(path, custom_objects)
+    assert type(with_objects) is type(model)
+    for e, a in zip(expected, _outputs(with_objects, x)):
+        np.testing.assert_allclose(a, e, atol=atol, rtol=0)
+    plain = keras.models.load_model(path)
+    assert plain.get_config() == with_objects.get_config()
+    for a, b in zip(plain.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    weights = os.path.join(tmp_path, "model_w.h5")
+    model.save_weights(weights)
+    rng = np.random.default_rng(0)
+    other.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in other.get_weights()])
+    other.load_weights(weights)
+    again = other.predict(x, batch_size=256, verbose=0)
+    for e, a in zip(expected, [np.asarray(a).reshape(-1) for a in (again if isinstance(again, list) else [again])]):
+        np.testing.assert_allclose(a, e, atol=atol, rtol=0)
+
+
 def assert_model_roundtrip(
     model: keras.Model,
     x: dict[str, np.ndarray],
@@ -59,8 +95,10 @@ def assert_model_roundtrip(
     loss: str | list = "binary_crossentropy",
     atol: float = 1e-5,
 ) -> None:
-    """fit one epoch, predict, `.keras` save/reload, export a bundle and load it
-    with `tf.saved_model.load` and `load_bundle`: the scores agree everywhere."""
+    """fit one epoch, predict, `.keras` save/reload, DeepCTR's HDF5 files
+    (`save_model`/`load_model` with and without `custom_objects`,
+    `save_weights("x.h5")`/`load_weights`), export a bundle and load it with
+    `tf.saved_model.load` and `load_bundle`: the scores agree everywhere."""
     model.compile("adam", loss)
     history = model.fit(x, y, batch_size=64, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][-1])
@@ -76,6 +114,7 @@ def assert_model_roundtrip(
     again = [np.asarray(e).reshape(-1) for e in (again if isinstance(again, list) else [again])]
     for e, a in zip(expected, again):
         np.testing.assert_allclose(a, e, atol=atol, rtol=0)
+    assert_hdf5_roundtrip(model, reloaded, x, expected, tmp_path, atol)
 
     version_dir = export_model(model, tmp_path / "repository", feature_columns)
     assert version_dir.name == "1"

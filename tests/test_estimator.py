@@ -18,11 +18,12 @@ import tensorflow as tf
 from ctrkit import estimator as est
 from ctrkit.data.criteo import make_criteo
 from ctrkit.data.metrics import roc_auc_score
+from ctrkit.data.pipelines import write_tfrecord
 from ctrkit.estimator import feature_column as fc
 from ctrkit.estimator.inputs import input_fn_pandas, input_fn_tfrecord
 from ctrkit.export import load_bundle
 from ctrkit.feature_column import DenseFeat, SparseFeat
-from ctrkit.data.pipelines import write_tfrecord
+from ctrkit.layers import DNN, CrossNet
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT.parent / "shared" / "data"
@@ -217,6 +218,32 @@ def test_the_zoo_has_the_manual_signatures():
         assert parameters["linear_optimizer"].default == "Ftrl" and parameters["dnn_optimizer"].default == "Adagrad"
     assert inspect.signature(est.DeepFMEstimator).parameters["dnn_hidden_units"].default == (256, 128, 64)
     assert inspect.signature(est.CCPMEstimator).parameters["conv_kernel_width"].default == (6, 5)
+
+
+# Where DeepCTR's estimator has another default than its model.
+DEFAULTS_CHANGED = {("DeepFEFMEstimator", "dnn_hidden_units"): (128, 128)}
+
+
+def test_every_estimator_argument_has_the_models_default():
+    from ctrkit import models
+
+    for name in SIGNATURES:
+        model_parameters = inspect.signature(getattr(models, name[: -len("Estimator")])).parameters
+        for parameter in inspect.signature(getattr(est, name)).parameters.values():
+            if parameter.name in _TAIL[1:]:
+                continue
+            expected = DEFAULTS_CHANGED.get((name, parameter.name), model_parameters[parameter.name].default)
+            assert parameter.default == expected, (name, parameter.name)
+
+
+def test_estimator_arguments_reach_the_model_by_position_and_name(tmp_path):
+    columns = _columns()[:4]
+    model = est.DCNEstimator(columns, columns, 0, (4,), model_dir=tmp_path / "dcn").keras_model
+    assert not any(isinstance(layer, CrossNet) for layer in model.layers)
+    assert [layer.hidden_units for layer in model.layers if isinstance(layer, DNN)] == [[4]]
+    with pytest.raises(TypeError, match="fm_group"):
+        est.DeepFMEstimator(columns, columns, fm_group=["default_group"])
+    assert est.DeepFMEstimator.__name__ == "DeepFMEstimator" and "ctrkit.models.DeepFM" in est.DeepFMEstimator.__doc__
 
 
 @pytest.mark.parametrize("name", ["PNNEstimator", "xDeepFMEstimator", "FwFMEstimator", "DeepFEFMEstimator"])

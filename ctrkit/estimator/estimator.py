@@ -18,6 +18,7 @@ per row.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import os
 import tempfile
@@ -331,3 +332,76 @@ def build_estimator(
         training_chief_hooks=training_chief_hooks,
         name=model_name,
     )
+
+
+# The estimator's own arguments, after the model's, with DeepCTR's defaults.
+ESTIMATOR_ARGUMENTS = {
+    "model_dir": None,
+    "config": None,
+    "linear_optimizer": "Ftrl",
+    "dnn_optimizer": "Adagrad",
+    "training_chief_hooks": None,
+}
+
+
+def estimator_for(model_name: str, *, without: Sequence[str] = (), defaults: dict[str, Any] | None = None):
+    """DeepCTR's `<model_name>Estimator`, made from `ctrkit.models.<model_name>`.
+
+    The function takes the model's arguments in the model's order, less
+    `without` (those DeepCTR's estimator does not take: its signature is
+    kept, so positional calls mean the same), with `defaults` where DeepCTR's
+    estimator has other defaults, then `ESTIMATOR_ARGUMENTS`; it returns a
+    `CTREstimator` building the model with those arguments.
+    """
+    from .. import models
+
+    model = getattr(models, model_name)
+    defaults = dict(defaults or {})
+    model_parameters = list(inspect.signature(model).parameters.values())
+    unknown = (set(without) | set(defaults)) - {p.name for p in model_parameters}
+    if unknown:
+        raise ValueError(f"{model_name} has no arguments {sorted(unknown)}")
+    parameters = [
+        p.replace(default=defaults[p.name]) if p.name in defaults else p
+        for p in model_parameters
+        if p.name not in without
+    ]
+    parameters += [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+        for name, default in ESTIMATOR_ARGUMENTS.items()
+    ]
+    signature = inspect.Signature(parameters, return_annotation=CTREstimator)
+    has_linear = "linear_feature_columns" in signature.parameters
+    name = f"{model_name}Estimator"
+
+    def estimator(*args, **kwargs) -> CTREstimator:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        own = {key: arguments.pop(key) for key in ESTIMATOR_ARGUMENTS}
+        linear_columns = arguments.pop("linear_feature_columns") if has_linear else None
+        dnn_columns = arguments.pop("dnn_feature_columns")
+        return build_estimator(model_name, linear_columns, dnn_columns, arguments, **own)
+
+    left_out = f", except {', '.join(f'`{n}`' for n in without)}" if without else ""
+    changed = "".join(f"; `{k}` defaults to {v!r}" for k, v in defaults.items())
+    estimator.__name__ = estimator.__qualname__ = name
+    estimator.__signature__ = signature
+    estimator.__doc__ = f"""Instantiate `ctrkit.models.{model_name}` as an estimator.
+
+    The network takes the model's arguments{left_out} (see
+    `ctrkit.models.{model_name}`){changed}, as DeepCTR's `{name}` does; the
+    others configure training:
+
+    Arguments:
+        model_dir: checkpoint directory; training resumes from it.
+        config: a `ctrkit.estimator.RunConfig`.
+        linear_optimizer: optimizer of the linear part: a name (FTRL with
+            learning rate 0.005 by default), a Keras optimizer or a factory.
+        dnn_optimizer: optimizer of everything else (Adagrad, 0.01).
+        training_chief_hooks: Keras callbacks run on the chief while training.
+
+    Returns:
+        A `ctrkit.estimator.CTREstimator`.
+    """
+    return estimator

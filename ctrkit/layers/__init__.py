@@ -42,7 +42,7 @@ from .sequence import (
     WeightedSequenceLayer,
 )
 from .transforms import Log1p, Rescale
-from .utils import Hash, Linear, NoMask
+from .utils import Hash, Linear, NoMask, PaddingMask, ReduceSum, SequenceMask, Split
 
 custom_objects = {
     name: obj

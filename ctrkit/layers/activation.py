@@ -4,11 +4,13 @@ Keras layer."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
+
+from ctrkit.layers.checks import check_int, check_number
+
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -45,12 +47,8 @@ class Dice(keras.layers.Layer):
 
     def __init__(self, axis: int = -1, epsilon: float = 1e-9, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"`axis` must be an integer, got {axis!r}.")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or epsilon < 0:
-            raise ValueError(f"`epsilon` must be a non-negative number, got {epsilon!r}.")
-        self.axis = axis
-        self.epsilon = float(epsilon)
+        self.axis = check_int("axis", axis)
+        self.epsilon = check_number("epsilon", epsilon, 0)
         self.supports_masking = True
         self.bn = keras.layers.BatchNormalization(
             axis=axis, epsilon=epsilon, center=False, scale=False, name="bn"

@@ -5,21 +5,16 @@ names DeepCTR code imports them by."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice, check_number
 from ctrkit.layers.dnn import DNN
 from ctrkit.layers.sequence.local_activation_unit import LocalActivationUnit
 
 __all__ = ["DNN", "LocalActivationUnit", "PredictionLayer", "RegulationModule"]
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool, got {value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -51,11 +46,8 @@ class PredictionLayer(keras.layers.Layer):
 
     def __init__(self, task: str = "binary", use_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if task not in self.TASKS:
-            raise ValueError(f"`task` must be one of {self.TASKS}, got {task!r}.")
-        _check_bool("use_bias", use_bias)
-        self.task = task
-        self.use_bias = use_bias
+        self.task = check_choice("task", task, self.TASKS)
+        self.use_bias = check_bool("use_bias", use_bias)
 
     def build(self, input_shape: tuple) -> None:
         if self.use_bias:
@@ -111,9 +103,7 @@ class RegulationModule(keras.layers.Layer):
 
     def __init__(self, tau: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or tau <= 0:
-            raise ValueError(f"`tau` must be a positive number, got {tau!r}.")
-        self.tau = float(tau)
+        self.tau = check_number("tau", tau, 0, low_open=True)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 3 or input_shape[1] is None or input_shape[2] is None:

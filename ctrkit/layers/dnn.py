@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 from keras import ops
 
 from ctrkit.layers.activation import activation_layer, serialize_activation
-
-
-def _check_hidden_units(hidden_units: Sequence[int]) -> list[int]:
-    if isinstance(hidden_units, (str, bytes)) or not isinstance(hidden_units, Iterable):
-        raise ValueError(f"`hidden_units` must be a list of positive integers, got {hidden_units!r}.")
-    units = list(hidden_units)
-    for u in units:
-        if isinstance(u, bool) or not isinstance(u, numbers.Integral) or u <= 0:
-            raise ValueError(f"`hidden_units` must be a list of positive integers, got {hidden_units!r}.")
-    return [int(u) for u in units]
-
-
-def _check_number(name: str, value: Any, low: float, high: float | None = None) -> None:
-    """`value` must be a real number in [low, high) (or [low, inf))."""
-    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
-    if ok:
-        ok = value >= low and (high is None or value < high)
-    if not ok:
-        bound = f"[{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"`{name}` must be a number {bound}, got {value!r}.")
-
-
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool, got {value!r}.")
-
-
-def _check_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"`{name}` must be an integer, got {value!r}.")
+from ctrkit.layers.checks import check_bool, check_int, check_int_list, check_number
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -88,17 +58,13 @@ class DNN(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.hidden_units = _check_hidden_units(hidden_units)
-        _check_number("l2_reg", l2_reg, 0)
-        _check_number("dropout_rate", dropout_rate, 0, 1)
-        _check_bool("use_bn", use_bn)
-        _check_int("seed", seed)
+        self.hidden_units = check_int_list("hidden_units", hidden_units)
         self.activation = activation
-        self.l2_reg = float(l2_reg)
-        self.dropout_rate = float(dropout_rate)
-        self.use_bn = use_bn
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.dropout_rate = check_number("dropout_rate", dropout_rate, 0, 1)
+        self.use_bn = check_bool("use_bn", use_bn)
         self.output_activation = output_activation
-        self.seed = int(seed)
+        self.seed = check_int("seed", seed)
 
         n = len(self.hidden_units)
         self.activation_layers = [activation_layer(activation) for _ in range(n)]

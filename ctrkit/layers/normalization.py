@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
+
+from ctrkit.layers.checks import check_bool, check_int, check_number
+
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -44,17 +46,10 @@ class LayerNormalization(keras.layers.Layer):
         self, axis: int = -1, eps: float = 1e-9, center: bool = True, scale: bool = True, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"`axis` must be an integer, got {axis!r}.")
-        if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or eps < 0:
-            raise ValueError(f"`eps` must be a non-negative number, got {eps!r}.")
-        for name, value in (("center", center), ("scale", scale)):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{name}` must be a bool, got {value!r}.")
-        self.axis = axis
-        self.eps = float(eps)
-        self.center = center
-        self.scale = scale
+        self.axis = check_int("axis", axis)
+        self.eps = check_number("eps", eps, 0)
+        self.center = check_bool("center", center)
+        self.scale = check_bool("scale", scale)
         self.supports_masking = True
 
     def build(self, input_shape: tuple) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_number
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class Log1p(keras.layers.Layer):
@@ -33,11 +35,11 @@ class Rescale(keras.layers.Layer):
     statistics measured on the training data."""
 
     def __init__(self, offset: float = 0.0, scale: float = 1.0, **kwargs):
-        if scale == 0:
-            raise ValueError("scale must be non-zero")
         super().__init__(**kwargs)
-        self.offset = float(offset)
-        self.scale = float(scale)
+        self.offset = check_number("offset", offset)
+        self.scale = check_number("scale", scale)
+        if self.scale == 0:
+            raise ValueError("`scale` must be non-zero.")
 
     def call(self, x):
         return (ops.cast(x, "float32") - self.offset) / self.scale

@@ -3,6 +3,12 @@
 `Hash` is the one layer here that needs TensorFlow itself: string hashing and
 vocabulary lookup are the edge between raw feature values and the network, and
 running them inside the graph is what keeps training and serving from skewing.
+
+The models apply every operation on their symbolic tensors through a layer
+(`ReduceSum`, `Split`, `SequenceMask`, `PaddingMask` or one of Keras's own),
+never through a bare `keras.ops` call: Keras records such a call as an
+anonymous operation that the HDF5 format DeepCTR users save models in cannot
+rebuild.
 """
 
 from __future__ import annotations
@@ -11,6 +17,17 @@ from collections.abc import Sequence
 
 import keras
 from keras import ops
+
+from ctrkit.layers.checks import check_bool, check_choice, check_int, check_number
+
+
+def is_padding(x):
+    """Where raw values are padding: 0 for integers, `""` or `"0"` for strings."""
+    import tensorflow as tf
+
+    if x.dtype == tf.string:
+        return tf.logical_or(tf.equal(x, "0"), tf.equal(x, ""))
+    return tf.equal(x, tf.zeros_like(x))
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -24,7 +41,8 @@ class Hash(keras.layers.Layer):
     `value,key` CSV file (DeepCTR's format); unknown keys map to 0, so the
     file's ids should start at 1.
 
-    Input: any shape, string or integer dtype. Output: same shape, int32.
+    Input: any shape, string or integer dtype. Output: same shape, int64 (as
+    DeepCTR's `Hash`).
 
     Example:
     >>> import numpy as np
@@ -40,14 +58,11 @@ class Hash(keras.layers.Layer):
         vocabulary_path: str | None = None,
         **kwargs,
     ):
-        num_buckets = int(num_buckets)
-        if num_buckets < 1:
-            raise ValueError(f"num_buckets must be a positive integer, got {num_buckets}")
-        if mask_zero and num_buckets < 2 and vocabulary_path is None:
-            raise ValueError("num_buckets must be at least 2 when mask_zero=True")
         super().__init__(**kwargs)
-        self.num_buckets = num_buckets
-        self.mask_zero = mask_zero
+        self.num_buckets = num_buckets = check_int("num_buckets", num_buckets, 1)
+        self.mask_zero = check_bool("mask_zero", mask_zero)
+        if mask_zero and num_buckets < 2 and vocabulary_path is None:
+            raise ValueError("`num_buckets` must be at least 2 when mask_zero=True.")
         self.vocabulary_path = vocabulary_path
         self._table = None
         if vocabulary_path is not None:
@@ -72,15 +87,14 @@ class Hash(keras.layers.Layer):
             buckets = self.num_buckets - 1 if self.mask_zero else self.num_buckets
             ids = tf.strings.to_hash_bucket_fast(x, buckets)
             if self.mask_zero:
-                padding = tf.logical_or(tf.equal(x, "0"), tf.equal(x, ""))
-                ids = tf.where(padding, tf.zeros_like(ids), ids + 1)
-        return tf.cast(ids, tf.int32)
+                ids = tf.where(is_padding(x), tf.zeros_like(ids), ids + 1)
+        return tf.cast(ids, tf.int64)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def compute_output_spec(self, x):
-        return keras.KerasTensor(x.shape, dtype="int32")
+        return keras.KerasTensor(x.shape, dtype="int64")
 
     def get_config(self):
         config = super().get_config()
@@ -106,13 +120,11 @@ class Linear(keras.layers.Layer):
     def __init__(
         self, l2_reg: float = 0.0, mode: int = 0, use_bias: bool = False, seed: int = 1024, **kwargs
     ):
-        if mode not in (0, 1, 2):
-            raise ValueError(f"mode must be 0, 1 or 2, got {mode!r}")
         super().__init__(**kwargs)
-        self.l2_reg = l2_reg
-        self.mode = mode
-        self.use_bias = use_bias
-        self.seed = seed
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.mode = check_choice("mode", mode, (0, 1, 2))
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape):
         if self.use_bias:
@@ -155,8 +167,10 @@ class NoMask(keras.layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def call(self, x, mask=None):
-        # a new tensor: returning `x` itself would carry its Keras mask along
+    def call(self, x):
+        # a new tensor: returning `x` itself would carry its Keras mask along.
+        # `call` takes no `mask` argument, so Keras does not record the mask
+        # (an anonymous `not_equal` operation) as an input of this layer.
         return ops.copy(x)
 
     def compute_mask(self, inputs, mask=None):
@@ -164,6 +178,117 @@ class NoMask(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class PaddingMask(keras.layers.Layer):
+    """The boolean mask of the values that are not padding (0 for integer
+    ids, `""` or `"0"` for strings): what `Embedding(mask_zero=True)` masks
+    after `Hash(mask_zero=True)`, as a layer output that can be passed as
+    `mask=` explicitly.
+
+    Example:
+    >>> import numpy as np
+    >>> np.asarray(PaddingMask()(np.array([["a", ""], ["0", "b"]]))).tolist()
+    [[True, False], [False, True]]
+    """
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.logical_not(is_padding(x))
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(x.shape, dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class ReduceSum(keras.layers.Layer):
+    """Sum over one axis.
+
+    Example:
+    >>> import numpy as np
+    >>> np.asarray(ReduceSum(axis=1, keepdims=True)(np.ones((2, 3), "float32"))).tolist()
+    [[3.0], [3.0]]
+    """
+
+    def __init__(self, axis: int = -1, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = check_int("axis", axis)
+        self.keepdims = check_bool("keepdims", keepdims)
+
+    def call(self, x):
+        return ops.sum(x, axis=self.axis, keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        axis = self.axis % len(input_shape)
+        if self.keepdims:
+            return tuple(1 if i == axis else d for i, d in enumerate(input_shape))
+        return tuple(d for i, d in enumerate(input_shape) if i != axis)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(axis=self.axis, keepdims=self.keepdims)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class Split(keras.layers.Layer):
+    """Split a tensor into `num_splits` equal parts along `axis`; returns a list.
+
+    Example:
+    >>> import numpy as np
+    >>> [tuple(part.shape) for part in Split(3, axis=1)(np.ones((2, 3, 4), "float32"))]
+    [(2, 1, 4), (2, 1, 4), (2, 1, 4)]
+    """
+
+    def __init__(self, num_splits: int, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_splits = check_int("num_splits", num_splits, 1)
+        self.axis = check_int("axis", axis)
+
+    def call(self, x):
+        return ops.split(x, self.num_splits, axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        axis = self.axis % len(input_shape)
+        size = input_shape[axis]
+        part = None if size is None else size // self.num_splits
+        shape = tuple(part if i == axis else d for i, d in enumerate(input_shape))
+        return [shape] * self.num_splits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_splits=self.num_splits, axis=self.axis)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ctrkit")
+class SequenceMask(keras.layers.Layer):
+    """The boolean mask `(batch, maxlen)` of the first `length` positions of each
+    row, from lengths of shape `(batch, 1)` or `(batch,)`.
+
+    Example:
+    >>> import numpy as np
+    >>> np.asarray(SequenceMask(3)(np.array([[1], [3]]))).tolist()
+    [[True, False, False], [True, True, True]]
+    """
+
+    def __init__(self, maxlen: int, **kwargs):
+        super().__init__(**kwargs)
+        self.maxlen = check_int("maxlen", maxlen, 1)
+
+    def call(self, lengths):
+        lengths = ops.reshape(ops.cast(lengths, "int32"), (-1, 1))
+        return ops.arange(self.maxlen, dtype="int32")[None, :] < lengths
+
+    def compute_output_spec(self, lengths):
+        return keras.KerasTensor((lengths.shape[0], self.maxlen), dtype="bool")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(maxlen=self.maxlen)
+        return config
 
 
 def concat_func(inputs: Sequence, axis: int = -1, mask: bool = False):

@@ -8,7 +8,9 @@ and Keras 3 refuses:
   NumPy arrays;
 * 1-D label arrays for `(batch, 1)` outputs: given their trailing axis, so
   metrics such as `"binary_crossentropy"` see matching ranks;
-* one flat metrics list for a multi-output model: applied to every output.
+* one flat metrics list for a multi-output model: applied to every output;
+* `save_weights("x.h5")`, and whole-model HDF5 files that `load_model`
+  reloads with or without `custom_objects` (see `ctrkit.models.saving`).
 
 It also trains and predicts faster than `keras.Model` does on its own:
 
@@ -31,6 +33,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .saving import HDF5Saving, register_plain_name
+
 # One compiled forward pass per model, outside the model's attributes so that
 # SavedModel export does not save it with the model.
 _PREDICT_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -46,9 +50,11 @@ def _to_string_tensor(value: Any):
     return tf.constant(np.asarray(value).astype(str).astype(object))
 
 
+@register_plain_name
 @keras.saving.register_keras_serializable(package="ctrkit")
-class CTRModel(keras.Model):
-    """A functional Keras model that takes string features as NumPy arrays.
+class CTRModel(HDF5Saving, keras.Model):
+    """A functional Keras model that takes string features as NumPy arrays,
+    and saves to and reloads from DeepCTR's HDF5 files (`ctrkit.models.saving`).
 
     Attributes:
         sparse_updates: True (the default) to update only the embedding

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from keras import ops
-
 from ..feature_column import (
     DEFAULT_GROUP_NAME,
     SparseFeat,
@@ -20,7 +18,7 @@ from ..feature_column import (
 )
 from ..layers.dnn import DNN
 from ..layers.interaction.fefm_layer import FEFMLayer
-from ..layers.utils import combined_dnn_input, concat_func
+from ..layers.utils import ReduceSum, combined_dnn_input, concat_func
 from .base import binary_or_regression_model, dense_logit
 
 
@@ -111,7 +109,7 @@ def DeepFEFM(
             get_linear_logit(features, linear_feature_columns, seed=seed, prefix="linear", l2_reg=l2_reg_linear)
         )
     if use_fefm:
-        logits.append(ops.sum(fefm_interaction_embedding, axis=1, keepdims=True))
+        logits.append(ReduceSum(axis=1, keepdims=True)(fefm_interaction_embedding))
     if use_dnn:
         all_embeddings = [emb for group in group_embedding_dict.values() for emb in group]
         dnn_input = combined_dnn_input(all_embeddings, dense_value_list)

@@ -21,7 +21,7 @@ from ..feature_column import (
 from ..layers.dnn import DNN
 from ..layers.interaction.fgcnn_layer import FGCNNLayer
 from ..layers.interaction.inner_product_layer import InnerProductLayer
-from ..layers.utils import concat_func
+from ..layers.utils import Split, concat_func
 from .base import binary_or_regression_model, dense_logit
 
 
@@ -100,7 +100,7 @@ def FGCNN(
         raise ValueError(
             f"FGCNN needs at least 2 original and generated features for its inner products, got {field_num}"
         )
-    fields = keras.ops.split(combined_input, field_num, axis=1)
+    fields = Split(field_num, axis=1)(combined_input)
     inner_product = keras.layers.Flatten()(InnerProductLayer()(fields))
     linear_signal = keras.layers.Flatten()(combined_input)
     dnn_input = concat_func([linear_signal, inner_product])

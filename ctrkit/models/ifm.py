@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import ops
 
 from ..feature_column import (
     SparseFeat,
@@ -73,7 +72,8 @@ def input_aware_fm_logits(
         sparse_feat_refine_weight=input_aware_factor,
     )
     fm_input = concat_func(sparse_embedding_list, axis=1)
-    refined_fm_input = ops.multiply(fm_input, ops.expand_dims(input_aware_factor, axis=-1))
+    factor = keras.layers.Reshape((-1, 1))(input_aware_factor)
+    refined_fm_input = keras.layers.Multiply()([fm_input, factor])
     return [linear_logit, FM()(refined_fm_input)]
 
 
@@ -124,7 +124,7 @@ def IFM(
     factor_logits = keras.layers.Dense(
         sparse_feat_num, use_bias=False, kernel_initializer=keras.initializers.GlorotNormal(seed)
     )(dnn_output)
-    input_aware_factor = ops.multiply(ops.softmax(factor_logits, axis=1), float(sparse_feat_num))
+    input_aware_factor = keras.layers.Rescaling(float(sparse_feat_num))(keras.layers.Softmax(axis=1)(factor_logits))
 
     logits = input_aware_fm_logits(
         features, linear_feature_columns, sparse_embedding_list, input_aware_factor, l2_reg_linear, seed

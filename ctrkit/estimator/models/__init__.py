@@ -1,8 +1,17 @@
 """The estimator zoo, by DeepCTR's names: `from ctrkit.estimator.models import DeepFMEstimator`.
 
-Each function takes the Keras model's arguments plus `model_dir`, `config`,
-`linear_optimizer`, `dnn_optimizer` and `training_chief_hooks`, and returns
-a `ctrkit.estimator.CTREstimator`.
+Each function is made from its Keras model by `estimator_for`: it takes the
+model's arguments (those DeepCTR's estimator takes, in the same order) plus
+`model_dir`, `config`, `linear_optimizer`, `dnn_optimizer` and
+`training_chief_hooks`, and returns a `ctrkit.estimator.CTREstimator`.
+
+Example:
+    >>> import inspect, tempfile
+    >>> from ctrkit.feature_column import SparseFeat
+    >>> columns = [SparseFeat("user", 100), SparseFeat("item", 100)]
+    >>> model = DeepFMEstimator(columns, columns, dnn_hidden_units=(8,), model_dir=tempfile.mkdtemp())
+    >>> list(inspect.signature(DeepFMEstimator).parameters)[:4]
+    ['linear_feature_columns', 'dnn_feature_columns', 'dnn_hidden_units', 'l2_reg_linear']
 """
 
 from __future__ import annotations

@@ -3,67 +3,6 @@
 Reference: He X, Chua T S. Neural factorization machines for sparse predictive analytics. SIGIR 2017: 355-364. https://arxiv.org/abs/1708.05027
 """
 
-from __future__ import annotations
+from ..estimator import estimator_for
 
-import os
-from collections.abc import Sequence
-from typing import Any
-
-from ..estimator import CTREstimator, RunConfig, build_estimator
-
-
-def NFMEstimator(
-    linear_feature_columns: Sequence,
-    dnn_feature_columns: Sequence,
-    dnn_hidden_units: Sequence[int] = (256, 128, 64),
-    l2_reg_embedding: float = 1e-05,
-    l2_reg_linear: float = 1e-05,
-    l2_reg_dnn: float = 0,
-    seed: int = 1024,
-    bi_dropout: float = 0,
-    dnn_dropout: float = 0,
-    dnn_activation: str = "relu",
-    task: str = "binary",
-    model_dir: str | os.PathLike | None = None,
-    config: RunConfig | None = None,
-    linear_optimizer: Any = "Ftrl",
-    dnn_optimizer: Any = "Adagrad",
-    training_chief_hooks: Sequence | None = None,
-) -> CTREstimator:
-    """Instantiate the Neural Factorization Machine as an estimator.
-
-    The network is `ctrkit.models.NFM` with the same arguments (see its
-    documentation); the rest configures training as DeepCTR's estimator does.
-
-    Arguments:
-        model_dir: checkpoint directory; training resumes from it.
-        config: a `ctrkit.estimator.RunConfig`.
-        linear_optimizer: optimizer of the linear part: a name (FTRL with
-            learning rate 0.005 by default), a Keras optimizer or a factory.
-        dnn_optimizer: optimizer of everything else (Adagrad, 0.01).
-        training_chief_hooks: Keras callbacks run on the chief while training.
-
-    Returns:
-        A `ctrkit.estimator.CTREstimator`.
-    """
-    return build_estimator(
-        "NFM",
-        linear_feature_columns,
-        dnn_feature_columns,
-        dict(
-            dnn_hidden_units=dnn_hidden_units,
-            l2_reg_embedding=l2_reg_embedding,
-            l2_reg_linear=l2_reg_linear,
-            l2_reg_dnn=l2_reg_dnn,
-            seed=seed,
-            bi_dropout=bi_dropout,
-            dnn_dropout=dnn_dropout,
-            dnn_activation=dnn_activation,
-            task=task,
-        ),
-        model_dir=model_dir,
-        config=config,
-        linear_optimizer=linear_optimizer,
-        dnn_optimizer=dnn_optimizer,
-        training_chief_hooks=training_chief_hooks,
-    )
+NFMEstimator = estimator_for("NFM")

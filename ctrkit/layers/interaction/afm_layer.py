@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_int, check_number
 from ctrkit.layers.interaction._pairwise import check_field_list, field_pairs, gather_pairs
 
 
@@ -77,22 +78,10 @@ class AFMLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(attention_factor, bool) or not isinstance(attention_factor, int) or attention_factor < 1:
-            raise ValueError(f"`attention_factor` must be a positive integer, got {attention_factor!r}.")
-        if isinstance(l2_reg_w, bool) or not isinstance(l2_reg_w, (int, float)) or l2_reg_w < 0:
-            raise ValueError(f"`l2_reg_w` must be a number >= 0, got {l2_reg_w!r}.")
-        if (
-            isinstance(dropout_rate, bool)
-            or not isinstance(dropout_rate, (int, float))
-            or not 0 <= dropout_rate < 1
-        ):
-            raise ValueError(f"`dropout_rate` must be a number in [0, 1), got {dropout_rate!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.attention_factor = attention_factor
-        self.l2_reg_w = l2_reg_w
-        self.dropout_rate = dropout_rate
-        self.seed = seed
+        self.attention_factor = check_int("attention_factor", attention_factor, 1)
+        self.l2_reg_w = check_number("l2_reg_w", l2_reg_w, 0)
+        self.dropout_rate = check_number("dropout_rate", dropout_rate, 0, 1)
+        self.seed = check_int("seed", seed)
         self.dropout = keras.layers.Dropout(dropout_rate, seed=seed)
         self.normalized_att_score = None
 

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_choice, check_int
 from ctrkit.layers.interaction._pairwise import check_field_list, field_pairs, gather_pairs
 
 _BILINEAR_TYPES = ("all", "each", "interaction")
@@ -47,12 +48,8 @@ class BilinearInteraction(keras.layers.Layer):
 
     def __init__(self, bilinear_type: str = "interaction", seed: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if bilinear_type not in _BILINEAR_TYPES:
-            raise ValueError(f"`bilinear_type` must be one of {_BILINEAR_TYPES}, got {bilinear_type!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.bilinear_type = bilinear_type
-        self.seed = seed
+        self.bilinear_type = check_choice("bilinear_type", bilinear_type, _BILINEAR_TYPES)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: list) -> None:
         num_fields, embedding_size = check_field_list("BilinearInteraction", input_shape)

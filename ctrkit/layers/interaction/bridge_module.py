@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_choice
+
 BRIDGE_TYPES = ("pointwise_addition", "hadamard_product", "concatenation", "attention_pooling")
 
 
@@ -54,13 +56,11 @@ class BridgeModule(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if bridge_type not in BRIDGE_TYPES:
-            raise ValueError(f"`bridge_type` must be one of {BRIDGE_TYPES}, got {bridge_type!r}.")
+        self.bridge_type = check_choice("bridge_type", bridge_type, BRIDGE_TYPES)
         try:
             self.activation = keras.activations.get(activation)
         except (ValueError, TypeError) as error:
             raise ValueError(f"`activation` {activation!r} is not a known activation.") from error
-        self.bridge_type = bridge_type
 
     def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
         if (

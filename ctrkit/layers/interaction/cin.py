@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from ctrkit.layers.activation import activation_layer, serialize_activation
+from ctrkit.layers.checks import check_bool, check_int, check_int_list, check_number
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -68,27 +69,16 @@ class CIN(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(layer_size, (str, bytes)) or not isinstance(layer_size, Sequence) or not layer_size:
-            raise ValueError(f"`layer_size` must be a non-empty list of positive integers, got {layer_size!r}.")
-        for size in layer_size:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(f"`layer_size` must be a non-empty list of positive integers, got {layer_size!r}.")
-        if not isinstance(split_half, bool):
-            raise ValueError(f"`split_half` must be a bool, got {split_half!r}.")
-        if split_half and any(size % 2 for size in layer_size[:-1]):
+        self.layer_size = check_int_list("layer_size", layer_size, 1, min_length=1)
+        self.split_half = check_bool("split_half", split_half)
+        if self.split_half and any(size % 2 for size in self.layer_size[:-1]):
             raise ValueError(
                 f"`layer_size` must hold even numbers except for the last layer when split_half=True, "
                 f"got {layer_size!r}."
             )
-        if isinstance(l2_reg, bool) or not isinstance(l2_reg, (int, float)) or l2_reg < 0:
-            raise ValueError(f"`l2_reg` must be a number >= 0, got {l2_reg!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.layer_size = list(layer_size)
         self.activation = activation
-        self.split_half = split_half
-        self.l2_reg = l2_reg
-        self.seed = seed
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.seed = check_int("seed", seed)
         self.activation_layers = [activation_layer(activation) for _ in self.layer_size]
 
     def build(self, input_shape: tuple) -> None:

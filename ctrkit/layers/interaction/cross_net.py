@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_choice, check_int, check_number
+
 _PARAMETERIZATIONS = ("vector", "matrix")
 
 
@@ -32,7 +34,8 @@ class CrossNet(keras.layers.Layer):
         2D tensor ``(batch_size, units)``.
 
     Args:
-        layer_num: Positive integer, the number of cross layers.
+        layer_num: Integer >= 0, the number of cross layers; 0 makes the
+            layer the identity (DCN then has no cross part).
         parameterization: ``"vector"`` or ``"matrix"``, how the cross
             network is parameterised.
         l2_reg: Float >= 0, L2 regularisation strength of the kernels.
@@ -61,18 +64,10 @@ class CrossNet(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(layer_num, bool) or not isinstance(layer_num, int) or layer_num < 1:
-            raise ValueError(f"`layer_num` must be a positive integer, got {layer_num!r}.")
-        if parameterization not in _PARAMETERIZATIONS:
-            raise ValueError(f"`parameterization` must be one of {_PARAMETERIZATIONS}, got {parameterization!r}.")
-        if isinstance(l2_reg, bool) or not isinstance(l2_reg, (int, float)) or l2_reg < 0:
-            raise ValueError(f"`l2_reg` must be a number >= 0, got {l2_reg!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.layer_num = layer_num
-        self.parameterization = parameterization
-        self.l2_reg = l2_reg
-        self.seed = seed
+        self.layer_num = check_int("layer_num", layer_num, 0)
+        self.parameterization = check_choice("parameterization", parameterization, _PARAMETERIZATIONS)
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 2 or input_shape[-1] is None:

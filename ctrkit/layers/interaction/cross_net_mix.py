@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_int, check_number
+
 
 def _stacked_glorot_normal(num_matrices: int, seed: int) -> keras.initializers.Initializer:
     """Glorot-normal for each matrix of a ``(num_matrices, rows, cols)``
@@ -69,18 +71,11 @@ class CrossNetMix(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (("low_rank", low_rank), ("num_experts", num_experts), ("layer_num", layer_num)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-        if isinstance(l2_reg, bool) or not isinstance(l2_reg, (int, float)) or l2_reg < 0:
-            raise ValueError(f"`l2_reg` must be a number >= 0, got {l2_reg!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.low_rank = low_rank
-        self.num_experts = num_experts
-        self.layer_num = layer_num
-        self.l2_reg = l2_reg
-        self.seed = seed
+        self.low_rank = check_int("low_rank", low_rank, 1)
+        self.num_experts = check_int("num_experts", num_experts, 1)
+        self.layer_num = check_int("layer_num", layer_num, 1)
+        self.l2_reg = check_number("l2_reg", l2_reg, 0)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) != 2 or input_shape[-1] is None:

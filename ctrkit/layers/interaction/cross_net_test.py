@@ -69,7 +69,7 @@ def test_symbolic_output_shape():
 @pytest.mark.parametrize(
     "kwargs, name",
     [
-        ({"layer_num": 0}, "layer_num"),
+        ({"layer_num": -1}, "layer_num"),
         ({"parameterization": "low_rank"}, "parameterization"),
         ({"l2_reg": -1.0}, "l2_reg"),
         ({"seed": None}, "seed"),
@@ -78,6 +78,16 @@ def test_symbolic_output_shape():
 def test_argument_validation(kwargs, name):
     with pytest.raises(ValueError, match=name):
         CrossNet(**kwargs)
+
+
+def test_zero_layers_is_the_identity_with_no_weights():
+    x = _inputs()
+    layer = CrossNet(layer_num=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
+    assert layer.weights == []
+    inputs = keras.Input((x.shape[1],))
+    model = keras.Model(inputs, keras.layers.Dense(1)(CrossNet(layer_num=0)(inputs)))
+    assert model.predict(x, verbose=0).shape == (x.shape[0], 1)
 
 
 def test_rejects_non_2d_input():

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class DotInteraction(keras.layers.Layer):
@@ -50,11 +52,8 @@ class DotInteraction(keras.layers.Layer):
 
     def __init__(self, self_interaction: bool = False, skip_gather: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        for name, value in (("self_interaction", self_interaction), ("skip_gather", skip_gather)):
-            if not isinstance(value, bool):
-                raise ValueError(f"`{name}` must be a bool, got {value!r}.")
-        self.self_interaction = self_interaction
-        self.skip_gather = skip_gather
+        self.self_interaction = check_bool("self_interaction", self_interaction)
+        self.skip_gather = check_bool("skip_gather", skip_gather)
 
     def _kept(self, num_features: int) -> list[tuple[int, int]]:
         """(row, column) of the interaction matrix entries kept, row-major."""

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_number
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class FEFMLayer(keras.layers.Layer):
@@ -42,9 +44,7 @@ class FEFMLayer(keras.layers.Layer):
 
     def __init__(self, regularizer: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(regularizer, bool) or not isinstance(regularizer, (int, float)) or regularizer < 0:
-            raise ValueError(f"`regularizer` must be a non-negative number, got {regularizer!r}.")
-        self.regularizer = float(regularizer)
+        self.regularizer = check_number("regularizer", regularizer, 0)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != 3:

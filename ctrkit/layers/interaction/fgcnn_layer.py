@@ -8,16 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-
-def _positive_int_tuple(name: str, value: Sequence[int]) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(
-            f"`{name}` must be a non-empty list or tuple of positive integers, got {value!r}."
-        )
-    for item in value:
-        if isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            raise ValueError(f"`{name}` must contain positive integers only, got {value!r}.")
-    return tuple(value)
+from ctrkit.layers.checks import check_int_list
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -70,10 +61,10 @@ class FGCNNLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.filters = _positive_int_tuple("filters", filters)
-        self.kernel_width = _positive_int_tuple("kernel_width", kernel_width)
-        self.new_maps = _positive_int_tuple("new_maps", new_maps)
-        self.pooling_width = _positive_int_tuple("pooling_width", pooling_width)
+        self.filters = tuple(check_int_list("filters", filters, 1, min_length=1))
+        self.kernel_width = tuple(check_int_list("kernel_width", kernel_width, 1, min_length=1))
+        self.new_maps = tuple(check_int_list("new_maps", new_maps, 1, min_length=1))
+        self.pooling_width = tuple(check_int_list("pooling_width", pooling_width, 1, min_length=1))
         lengths = {len(self.filters), len(self.kernel_width), len(self.new_maps), len(self.pooling_width)}
         if len(lengths) != 1:
             raise ValueError(

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_int
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class FieldWiseBiInteraction(keras.layers.Layer):
@@ -50,10 +52,8 @@ class FieldWiseBiInteraction(keras.layers.Layer):
 
     def __init__(self, use_bias: bool = True, seed: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.use_bias = bool(use_bias)
-        self.seed = seed
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2 or not all(

@@ -9,6 +9,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_int, check_number
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class FwFMLayer(keras.layers.Layer):
@@ -42,12 +44,8 @@ class FwFMLayer(keras.layers.Layer):
 
     def __init__(self, num_fields: int = 4, regularizer: float = 1e-6, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if isinstance(num_fields, bool) or not isinstance(num_fields, int) or num_fields < 2:
-            raise ValueError(f"`num_fields` must be an integer >= 2, got {num_fields!r}.")
-        if isinstance(regularizer, bool) or not isinstance(regularizer, (int, float)) or regularizer < 0:
-            raise ValueError(f"`regularizer` must be a non-negative number, got {regularizer!r}.")
-        self.num_fields = num_fields
-        self.regularizer = float(regularizer)
+        self.num_fields = check_int("num_fields", num_fields, 2)
+        self.regularizer = check_number("regularizer", regularizer, 0)
         rows, cols = zip(*itertools.combinations(range(num_fields), 2))
         self._rows = np.asarray(rows, dtype="int32")
         self._cols = np.asarray(cols, dtype="int32")

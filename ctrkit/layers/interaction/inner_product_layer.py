@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool
 from ctrkit.layers.interaction._pairwise import check_field_list, field_pairs, gather_pairs
 
 
@@ -43,9 +44,7 @@ class InnerProductLayer(keras.layers.Layer):
 
     def __init__(self, reduce_sum: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(reduce_sum, bool):
-            raise ValueError(f"`reduce_sum` must be a bool, got {reduce_sum!r}.")
-        self.reduce_sum = reduce_sum
+        self.reduce_sum = check_bool("reduce_sum", reduce_sum)
 
     def build(self, input_shape: list) -> None:
         num_fields, _ = check_field_list("InnerProductLayer", input_shape)

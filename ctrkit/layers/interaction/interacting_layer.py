@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_int
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class InteractingLayer(keras.layers.Layer):
@@ -52,16 +54,11 @@ class InteractingLayer(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        for name, value in (("att_embedding_size", att_embedding_size), ("head_num", head_num)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.att_embedding_size = att_embedding_size
-        self.head_num = head_num
-        self.use_res = bool(use_res)
-        self.scaling = bool(scaling)
-        self.seed = seed
+        self.att_embedding_size = check_int("att_embedding_size", att_embedding_size, 1)
+        self.head_num = check_int("head_num", head_num, 1)
+        self.use_res = check_bool("use_res", use_res)
+        self.scaling = check_bool("scaling", scaling)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != 3 or input_shape[-1] is None:

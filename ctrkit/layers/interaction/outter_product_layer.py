@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_choice, check_int
 from ctrkit.layers.interaction._pairwise import check_field_list, field_pairs, gather_pairs
 
 _KERNEL_TYPES = ("mat", "vec", "num")
@@ -49,12 +50,8 @@ class OutterProductLayer(keras.layers.Layer):
 
     def __init__(self, kernel_type: str = "mat", seed: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if kernel_type not in _KERNEL_TYPES:
-            raise ValueError(f"`kernel_type` must be one of {_KERNEL_TYPES}, got {kernel_type!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.kernel_type = kernel_type
-        self.seed = seed
+        self.kernel_type = check_choice("kernel_type", kernel_type, _KERNEL_TYPES)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: list) -> None:
         num_fields, embedding_size = check_field_list("OutterProductLayer", input_shape)

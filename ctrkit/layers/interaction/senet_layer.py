@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class SENETLayer(keras.layers.Layer):
@@ -42,18 +44,8 @@ class SENETLayer(keras.layers.Layer):
 
     def __init__(self, reduction_ratio: int = 3, seed: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if (
-            isinstance(reduction_ratio, bool)
-            or not isinstance(reduction_ratio, int)
-            or reduction_ratio < 1
-        ):
-            raise ValueError(
-                f"`reduction_ratio` must be a positive integer, got {reduction_ratio!r}."
-            )
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"`seed` must be an integer, got {seed!r}.")
-        self.reduction_ratio = reduction_ratio
-        self.seed = seed
+        self.reduction_ratio = check_int("reduction_ratio", reduction_ratio, 1)
+        self.seed = check_int("seed", seed)
 
     def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2 or not all(

@@ -10,6 +10,7 @@ import numpy as np
 from keras import ops
 
 from ctrkit.layers.activation import serialize_activation
+from ctrkit.layers.checks import check_bool, check_int_list
 from ctrkit.layers.sequence.local_activation_unit import LocalActivationUnit
 
 
@@ -69,27 +70,12 @@ class AttentionSequencePoolingLayer(keras.layers.Layer):
         supports_masking: bool = False,
         **kwargs: Any,
     ) -> None:
-        if isinstance(att_hidden_units, (str, bytes)) or not isinstance(att_hidden_units, Sequence):
-            raise ValueError(
-                f"att_hidden_units must be a list of positive integers, got {att_hidden_units!r}"
-            )
-        if any(isinstance(u, bool) or not isinstance(u, int) or u <= 0 for u in att_hidden_units):
-            raise ValueError(
-                f"att_hidden_units must be a list of positive integers, got {att_hidden_units!r}"
-            )
-        for name, value in (
-            ("weight_normalization", weight_normalization),
-            ("return_score", return_score),
-            ("supports_masking", supports_masking),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be a bool, got {value!r}")
         super().__init__(**kwargs)
-        self.att_hidden_units = tuple(att_hidden_units)
+        self.att_hidden_units = tuple(check_int_list("att_hidden_units", att_hidden_units))
         self.att_activation = att_activation
-        self.weight_normalization = weight_normalization
-        self.return_score = return_score
-        self.use_input_mask = supports_masking
+        self.weight_normalization = check_bool("weight_normalization", weight_normalization)
+        self.return_score = check_bool("return_score", return_score)
+        self.use_input_mask = check_bool("supports_masking", supports_masking)
         # A mask is accepted in either mode, never warned about; compute_mask
         # decides what is passed on.
         self.supports_masking = True

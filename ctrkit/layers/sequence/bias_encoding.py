@@ -6,6 +6,8 @@ from typing import Any
 
 import keras
 
+from ctrkit.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class BiasEncoding(keras.layers.Layer):
@@ -39,13 +41,9 @@ class BiasEncoding(keras.layers.Layer):
     """
 
     def __init__(self, sess_max_count: int, seed: int = 1024, **kwargs: Any) -> None:
-        if isinstance(sess_max_count, bool) or not isinstance(sess_max_count, int) or sess_max_count < 1:
-            raise ValueError(f"sess_max_count must be a positive integer, got {sess_max_count!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
         super().__init__(**kwargs)
-        self.sess_max_count = sess_max_count
-        self.seed = seed
+        self.sess_max_count = check_int("sess_max_count", sess_max_count, 1)
+        self.seed = check_int("seed", seed)
         self.supports_masking = True
 
     def _check_shapes(self, input_shape: Any) -> tuple:

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_choice, check_int, check_number
+
 MERGE_MODES = ("fw", "bw", "sum", "mul", "concat", "ave", None)
 
 
@@ -58,25 +60,14 @@ class BiLSTM(keras.layers.Layer):
         merge_mode: str | None = "ave",
         **kwargs: Any,
     ) -> None:
-        for name, value, low in (("units", units, 1), ("layers", layers, 1), ("res_layers", res_layers, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if res_layers > layers:
-            raise ValueError(f"res_layers must be at most layers ({layers}), got {res_layers}")
-        if (
-            isinstance(dropout_rate, bool)
-            or not isinstance(dropout_rate, (int, float))
-            or not 0 <= dropout_rate < 1
-        ):
-            raise ValueError(f"dropout_rate must be a number in [0, 1), got {dropout_rate!r}")
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(f"merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
         super().__init__(**kwargs)
-        self.units = units
-        self.layers = layers
-        self.res_layers = res_layers
-        self.dropout_rate = dropout_rate
-        self.merge_mode = merge_mode
+        self.units = units = check_int("units", units, 1)
+        self.layers = layers = check_int("layers", layers, 1)
+        self.res_layers = check_int("res_layers", res_layers, 0)
+        if self.res_layers > layers:
+            raise ValueError(f"`res_layers` must be at most layers ({layers}), got {res_layers}.")
+        self.dropout_rate = dropout_rate = check_number("dropout_rate", dropout_rate, 0, 1)
+        self.merge_mode = check_choice("merge_mode", merge_mode, MERGE_MODES)
         self.supports_masking = True
 
         def lstm(direction: str, index: int) -> keras.layers.LSTM:

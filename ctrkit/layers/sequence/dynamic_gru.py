@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice, check_int
+
 GRU_TYPES = ("GRU", "AIGRU", "AGRU", "AUGRU")
 
 
@@ -32,15 +34,11 @@ class AttentionalGRUCell(keras.layers.Layer):
     """
 
     def __init__(self, units: int, gru_type: str = "GRU", **kwargs: Any) -> None:
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive integer, got {units!r}")
-        if gru_type not in GRU_TYPES:
-            raise ValueError(f"gru_type must be one of {GRU_TYPES}, got {gru_type!r}")
         super().__init__(**kwargs)
-        self.units = units
-        self.gru_type = gru_type
-        self.state_size = units
-        self.output_size = units
+        self.units = check_int("units", units, 1)
+        self.gru_type = check_choice("gru_type", gru_type, GRU_TYPES)
+        self.state_size = self.units
+        self.output_size = self.units
 
     @property
     def _uses_score(self) -> bool:
@@ -140,18 +138,10 @@ class DynamicGRU(keras.layers.Layer):
         return_sequence: bool = True,
         **kwargs: Any,
     ) -> None:
-        if num_units is not None and (
-            isinstance(num_units, bool) or not isinstance(num_units, int) or num_units < 1
-        ):
-            raise ValueError(f"num_units must be a positive integer or None, got {num_units!r}")
-        if gru_type not in GRU_TYPES:
-            raise ValueError(f"gru_type must be one of {GRU_TYPES}, got {gru_type!r}")
-        if not isinstance(return_sequence, bool):
-            raise ValueError(f"return_sequence must be a bool, got {return_sequence!r}")
         super().__init__(**kwargs)
-        self.num_units = num_units
-        self.gru_type = gru_type
-        self.return_sequence = return_sequence
+        self.num_units = check_int("num_units", num_units, 1, none_ok=True)
+        self.gru_type = check_choice("gru_type", gru_type, GRU_TYPES)
+        self.return_sequence = check_bool("return_sequence", return_sequence)
         # The lengths define the valid steps; an input mask is accepted and dropped.
         self.supports_masking = True
 

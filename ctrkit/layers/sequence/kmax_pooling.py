@@ -7,6 +7,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from ctrkit.layers.checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class KMaxPooling(keras.layers.Layer):
@@ -36,13 +38,9 @@ class KMaxPooling(keras.layers.Layer):
     """
 
     def __init__(self, k: int = 1, axis: int = -1, **kwargs: Any) -> None:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise ValueError(f"axis must be an integer, got {axis!r}")
         super().__init__(**kwargs)
-        self.k = k
-        self.axis = axis
+        self.k = check_int("k", k, 1)
+        self.axis = check_int("axis", axis)
 
     def _resolve_axis(self, rank: int) -> int:
         axis = self.axis + rank if self.axis < 0 else self.axis

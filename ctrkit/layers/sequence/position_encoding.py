@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool
+
 
 def sinusoid_table(length: int, dim: int) -> np.ndarray:
     """The `(length, dim)` sine/cosine table of "Attention is all you need":
@@ -59,17 +61,10 @@ class PositionEncoding(keras.layers.Layer):
         scale: bool = True,
         **kwargs: Any,
     ) -> None:
-        for name, value in (
-            ("pos_embedding_trainable", pos_embedding_trainable),
-            ("zero_pad", zero_pad),
-            ("scale", scale),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be a bool, got {value!r}")
         super().__init__(**kwargs)
-        self.pos_embedding_trainable = pos_embedding_trainable
-        self.zero_pad = zero_pad
-        self.scale = scale
+        self.pos_embedding_trainable = check_bool("pos_embedding_trainable", pos_embedding_trainable)
+        self.zero_pad = check_bool("zero_pad", zero_pad)
+        self.scale = check_bool("scale", scale)
         self.supports_masking = True
 
     def build(self, input_shape: tuple) -> None:

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice
+
 _MODES = ("sum", "mean", "max")
 
 
@@ -49,13 +51,9 @@ class SequencePoolingLayer(keras.layers.Layer):
     """
 
     def __init__(self, mode: str = "mean", supports_masking: bool = False, **kwargs: Any) -> None:
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        if not isinstance(supports_masking, bool):
-            raise ValueError(f"supports_masking must be a bool, got {supports_masking!r}")
         super().__init__(**kwargs)
-        self.mode = mode
-        self.use_input_mask = supports_masking
+        self.mode = check_choice("mode", mode, _MODES)
+        self.use_input_mask = check_bool("supports_masking", supports_masking)
         # A mask is accepted in either mode, never warned about; compute_mask
         # decides what is passed on.
         self.supports_masking = True

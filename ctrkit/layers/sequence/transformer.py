@@ -8,9 +8,11 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool, check_choice, check_int, check_number
 from ctrkit.layers.sequence.position_encoding import PositionEncoding
 
-ATTENTION_TYPES = ("scaled_dot_product", "additive")
+ATTENTION_TYPES = ("scaled_dot_product", "cos", "ln", "additive")
+COS_SCALE = 20.0  # cosine scores lie in [-1, 1]: scaled, as DeepCTR does, so the softmax can be peaked
 OUTPUT_TYPES = ("mean", "sum", None)
 
 
@@ -25,7 +27,10 @@ class Transformer(keras.layers.Layer):
        `queries` and to `keys`;
     2. per head, queries, keys and values are linear projections of size
        `att_embedding_size`; scores are `Q K^T / sqrt(att_embedding_size)`
-       (`'scaled_dot_product'`) or `v . tanh(Q_i + K_j + b)` (`'additive'`);
+       (`'scaled_dot_product'`), `20 cos(Q_i, K_j)` (`'cos'`), the scaled dot
+       product of layer-normalised `Q` and `K` (`'ln'`, each head's vectors
+       normalised with their own learned scale and offset) or
+       `v . tanh(Q_i + K_j + b)` (`'additive'`);
     3. padded keys get no attention; with `blinding=True` position `i` does not
        attend to key `i` either; a query with no key left gets a zero
        attention result;
@@ -63,7 +68,7 @@ class Transformer(keras.layers.Layer):
         seed: random seed of the initialisers and dropout.
         supports_masking: read the valid positions from Keras masks instead of
             length inputs.
-        attention_type: `'scaled_dot_product'` or `'additive'`.
+        attention_type: `'scaled_dot_product'`, `'cos'`, `'ln'` or `'additive'`.
         output_type: `'mean'`, `'sum'` or `None`.
 
     Example:
@@ -94,53 +99,31 @@ class Transformer(keras.layers.Layer):
         output_type: str | None = "mean",
         **kwargs: Any,
     ) -> None:
-        for name, value in (("att_embedding_size", att_embedding_size), ("head_num", head_num)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if (
-            isinstance(dropout_rate, bool)
-            or not isinstance(dropout_rate, (int, float))
-            or not 0 <= dropout_rate < 1
-        ):
-            raise ValueError(f"dropout_rate must be a number in [0, 1), got {dropout_rate!r}")
-        for name, value in (
-            ("use_positional_encoding", use_positional_encoding),
-            ("use_res", use_res),
-            ("use_feed_forward", use_feed_forward),
-            ("use_layer_norm", use_layer_norm),
-            ("blinding", blinding),
-            ("supports_masking", supports_masking),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be a bool, got {value!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        if attention_type not in ATTENTION_TYPES:
-            raise ValueError(f"attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}")
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         super().__init__(**kwargs)
-        self.att_embedding_size = att_embedding_size
-        self.head_num = head_num
-        self.num_units = att_embedding_size * head_num
-        self.dropout_rate = dropout_rate
-        self.use_positional_encoding = use_positional_encoding
-        self.use_res = use_res
-        self.use_feed_forward = use_feed_forward
-        self.use_layer_norm = use_layer_norm
-        self.blinding = blinding
-        self.seed = seed
-        self.use_input_mask = supports_masking
+        self.att_embedding_size = check_int("att_embedding_size", att_embedding_size, 1)
+        self.head_num = check_int("head_num", head_num, 1)
+        self.num_units = self.att_embedding_size * self.head_num
+        self.dropout_rate = check_number("dropout_rate", dropout_rate, 0, 1)
+        self.use_positional_encoding = check_bool("use_positional_encoding", use_positional_encoding)
+        self.use_res = check_bool("use_res", use_res)
+        self.use_feed_forward = check_bool("use_feed_forward", use_feed_forward)
+        self.use_layer_norm = check_bool("use_layer_norm", use_layer_norm)
+        self.blinding = check_bool("blinding", blinding)
+        self.seed = check_int("seed", seed)
+        self.use_input_mask = check_bool("supports_masking", supports_masking)
         # A mask is accepted in either mode, never warned about; compute_mask
         # decides what is passed on.
         self.supports_masking = True
-        self.attention_type = attention_type
-        self.output_type = output_type
+        self.attention_type = check_choice("attention_type", attention_type, ATTENTION_TYPES)
+        self.output_type = check_choice("output_type", output_type, OUTPUT_TYPES)
 
         self.dropout = keras.layers.Dropout(dropout_rate, seed=seed)
         if use_positional_encoding:
             self.query_pe = PositionEncoding(name="query_position_encoding")
             self.key_pe = PositionEncoding(name="key_position_encoding")
+        if self.attention_type == "ln":
+            self.query_head_ln = keras.layers.LayerNormalization(name="query_head_layer_norm")
+            self.key_head_ln = keras.layers.LayerNormalization(name="key_head_layer_norm")
         if use_layer_norm:
             self.attention_ln = keras.layers.LayerNormalization(name="attention_layer_norm")
             self.feed_forward_ln = keras.layers.LayerNormalization(name="feed_forward_layer_norm")
@@ -199,6 +182,9 @@ class Transformer(keras.layers.Layer):
         if self.use_positional_encoding:
             self.query_pe.build(query_shape)
             self.key_pe.build(key_shape)
+        if self.attention_type == "ln":
+            self.query_head_ln.build((query_shape[0], self.head_num, query_shape[1], size))
+            self.key_head_ln.build((key_shape[0], self.head_num, key_shape[1], size))
         if self.use_layer_norm:
             self.attention_ln.build(query_shape)
             self.feed_forward_ln.build(query_shape)
@@ -236,7 +222,12 @@ class Transformer(keras.layers.Layer):
         q = self._heads(queries, self.W_Query)  # (B, h, T_q, d)
         k = self._heads(keys, self.W_Key)  # (B, h, T_k, d)
         v = self._heads(keys, self.W_Value)
-        if self.attention_type == "scaled_dot_product":
+        if self.attention_type == "cos":
+            q, k = ops.normalize(q, axis=-1), ops.normalize(k, axis=-1)
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) * COS_SCALE
+        elif self.attention_type in ("scaled_dot_product", "ln"):
+            if self.attention_type == "ln":
+                q, k = self.query_head_ln(q), self.key_head_ln(k)
             scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / float(np.sqrt(self.att_embedding_size))
         else:
             hidden = ops.tanh(q[:, :, :, None, :] + k[:, :, None, :, :] + self.b)

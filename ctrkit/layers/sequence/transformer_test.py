@@ -31,6 +31,13 @@ def numpy_transformer(layer, queries, keys, q_len, k_len):
             q, k, v = q_all[:, cols], k_all[:, cols], v_all[:, cols]
             if layer.attention_type == "additive":
                 s = (np.tanh(q[:, None] + k[None] + w["b"]) * w["v"]).sum(-1)
+            elif layer.attention_type == "cos":
+                unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)  # noqa: E731
+                s = 20.0 * unit(q) @ unit(k).T
+            elif layer.attention_type == "ln":
+                q_ln, k_ln = layer.query_head_ln, layer.key_head_ln
+                scale = lambda ln, x: layer_norm(x) * keras.ops.convert_to_numpy(ln.gamma) + keras.ops.convert_to_numpy(ln.beta)  # noqa: E731
+                s = scale(q_ln, q) @ scale(k_ln, k).T / np.sqrt(d)
             else:
                 s = q @ k.T / np.sqrt(d)
             allowed = np.broadcast_to(np.arange(keys.shape[1]) < k_len[b, 0], s.shape)
@@ -61,6 +68,8 @@ def numpy_transformer(layer, queries, keys, q_len, k_len):
 CONFIGS = [
     {},
     {"attention_type": "additive"},
+    {"attention_type": "cos"},
+    {"attention_type": "ln", "blinding": False},
     {"use_layer_norm": True, "output_type": "sum"},
     {"blinding": False, "use_res": False, "output_type": None},
     {"use_positional_encoding": False, "use_feed_forward": False},
@@ -155,13 +164,25 @@ def test_heads_must_cover_embedding():
         {"blinding": 1},
         {"use_res": None},
         {"seed": "1"},
-        {"attention_type": "ln"},
+        {"attention_type": "dot"},
         {"output_type": "max"},
     ],
 )
 def test_argument_validation(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Transformer(**kwargs)
+
+
+def test_ln_attention_scale_and_offset_are_learned_per_head_dimension():
+    layer = Transformer(att_embedding_size=2, head_num=2, attention_type="ln")
+    layer([X, X, LENGTHS, LENGTHS])
+    rng = np.random.default_rng(1)
+    for ln in (layer.query_head_ln, layer.key_head_ln):
+        assert ln.gamma.shape == (2,) and ln.beta.shape == (2,)
+        ln.gamma.assign(rng.normal(size=2).astype("float32"))
+        ln.beta.assign(rng.normal(size=2).astype("float32"))
+    out = keras.ops.convert_to_numpy(layer([X, X, LENGTHS, LENGTHS]))
+    np.testing.assert_allclose(out, numpy_transformer(layer, X, X, LENGTHS, LENGTHS), atol=1e-4)
 
 
 def test_output_shape():

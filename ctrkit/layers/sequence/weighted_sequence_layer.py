@@ -8,6 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ctrkit.layers.checks import check_bool
+
 
 @keras.saving.register_keras_serializable(package="ctrkit")
 class WeightedSequenceLayer(keras.layers.Layer):
@@ -55,13 +57,9 @@ class WeightedSequenceLayer(keras.layers.Layer):
     def __init__(
         self, weight_normalization: bool = True, supports_masking: bool = False, **kwargs: Any
     ) -> None:
-        if not isinstance(weight_normalization, bool):
-            raise ValueError(f"weight_normalization must be a bool, got {weight_normalization!r}")
-        if not isinstance(supports_masking, bool):
-            raise ValueError(f"supports_masking must be a bool, got {supports_masking!r}")
         super().__init__(**kwargs)
-        self.weight_normalization = weight_normalization
-        self.use_input_mask = supports_masking
+        self.weight_normalization = check_bool("weight_normalization", weight_normalization)
+        self.use_input_mask = check_bool("supports_masking", supports_masking)
         # A mask is accepted in either mode, never warned about; compute_mask
         # decides what is passed on.
         self.supports_masking = True

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import ops
 
 from ...feature_column import build_input_features
 from ...inputs import create_embedding_matrix, get_dense_input
@@ -43,6 +42,7 @@ def BST(
     dnn_dropout: float = 0.0,
     seed: int = 1024,
     task: str = "binary",
+    attention_type: str = "scaled_dot_product",
 ):
     """Instantiate the Behavior Sequence Transformer architecture.
 
@@ -72,6 +72,9 @@ def BST(
         dnn_dropout: dropout probability in the DNN and the Transformer.
         seed: random seed.
         task: "binary" (sigmoid output) or "regression".
+        attention_type: the Transformer's attention scores:
+            "scaled_dot_product" (the paper's), "cos", "ln" or "additive"
+            (see `ctrkit.layers.Transformer`).
 
     Returns:
         A Keras model.
@@ -117,7 +120,7 @@ def BST(
     dense_value_list = get_dense_input(features, dense)
 
     sequence = keras.layers.Concatenate(axis=1)([query_emb, hist_emb])
-    sequence_length = ops.add(ops.cast(features[length_name], "int32"), 1)
+    sequence_length = keras.layers.Rescaling(1.0, offset=1.0)(features[length_name])  # the candidate joins
     for _ in range(transformer_num):
         sequence = Transformer(
             att_embedding_size=embedding_size // att_head_num,
@@ -130,6 +133,7 @@ def BST(
             blinding=False,
             seed=seed,
             supports_masking=False,
+            attention_type=attention_type,
             output_type=None,
         )([sequence, sequence, sequence_length, sequence_length])
     interest = AttentionSequencePoolingLayer(att_hidden_units=(64, 16), weight_normalization=True)(

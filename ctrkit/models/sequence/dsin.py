@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import ops
 
 from ...feature_column import DenseFeat, build_input_features
 from ...inputs import create_embedding_matrix, get_dense_input
@@ -17,7 +16,7 @@ from ...layers.sequence.attention_sequence_pooling_layer import AttentionSequenc
 from ...layers.sequence.bias_encoding import BiasEncoding
 from ...layers.sequence.bilstm import BiLSTM
 from ...layers.sequence.transformer import Transformer
-from ...layers.utils import concat_func
+from ...layers.utils import SequenceMask, concat_func
 from ._common import check_feature_list, context_embeddings, dnn_head, padded_lookup, pick, split_columns
 
 SESSION_LENGTH = "sess_length"
@@ -59,8 +58,8 @@ def DSIN(
     whose id 0 (or `""` for hashed strings) is padding. The model has one
     more input, `sess_length`: each row's number of non-empty sessions
     (sessions are filled from `sess_0` on). It is not a feature column, as in
-    DeepCTR; to export the model, add `DenseFeat("sess_length", 1)` to the
-    columns given to `export_model` (a column of that name in
+    DeepCTR: `export_model` describes it from the model, given the very
+    columns the model was built from (a `DenseFeat("sess_length", 1)` in
     `dnn_feature_columns` is also taken as this input, not as a DNN feature).
     Other `VarLenSparseFeat` columns are pooled with their combiner.
 
@@ -153,7 +152,7 @@ def DSIN(
     session_interest = concat_func([self_attention([s, s]) for s in sessions], axis=1)
 
     # Unlike DeepCTR, the LSTMs skip the empty sessions past sess_length.
-    session_mask = ops.less(ops.arange(sess_max_count, dtype="int32")[None, :], ops.cast(sess_length, "int32"))
+    session_mask = SequenceMask(sess_max_count)(sess_length)
     interest_attention = AttentionSequencePoolingLayer(att_hidden_units=(64, 16), weight_normalization=True)(
         [query_emb, session_interest, sess_length]
     )
