@@ -75,6 +75,8 @@ def assert_hdf5_roundtrip(model, other, x, expected, tmp_path: Path, atol: float
     assert plain.get_config() == with_objects.get_config()
     for a, b in zip(plain.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
+    for e, a in zip(expected, _outputs(plain, x)):
+        np.testing.assert_allclose(a, e, atol=atol, rtol=0)
 
     weights = os.path.join(tmp_path, "model_w.h5")
     model.save_weights(weights)
@@ -118,9 +120,12 @@ def assert_model_roundtrip(
 
     version_dir = export_model(model, tmp_path / "repository", feature_columns)
     assert version_dir.name == "1"
-    names = get_feature_names(feature_columns)
-
     bundle = load_bundle(version_dir)
+    # the spec describes every model input, the columns' and those a model
+    # creates itself (DSIN's sess_length)
+    names = [entry["name"] for entry in bundle.spec["features"]]
+    assert sorted(names) == sorted(t.name for t in model.inputs)
+    assert set(get_feature_names(feature_columns)) <= set(names)
     scores = bundle.predict({name: x[name] for name in names})
     assert list(scores) == bundle.output_names
     for e, name in zip(expected, bundle.output_names):

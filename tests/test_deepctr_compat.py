@@ -8,6 +8,8 @@ in HDF5 and `.keras`; this file holds what one small model shows.
 import http.server
 import json
 import logging
+import subprocess
+import sys
 import threading
 
 import keras
@@ -94,6 +96,50 @@ def test_fit_still_works_after_failed_loads(tmp_path):
     history = model.fit(x, y, batch_size=16, epochs=2, validation_split=0.5, verbose=0)
     assert np.isfinite(history.history["val_binary_crossentropy"]).all()
     assert model.predict(x, verbose=0).shape == (64, 1)
+
+
+LOAD_IN_A_NEW_PROCESS = """
+import sys
+import numpy as np
+from keras.models import load_model
+from ctrkit.layers import custom_objects
+
+x = dict(np.load(sys.argv[1], allow_pickle=True))
+for path in sys.argv[2:]:
+    np.save(path + ".with.npy", load_model(path, custom_objects).predict(x, verbose=0))
+    np.save(path + ".without.npy", load_model(path).predict(x, verbose=0))
+"""
+
+
+def test_a_new_process_reloads_with_the_faqs_imports_only(tmp_path):
+    # What a serving script written after DeepCTR's FAQ imports: keras and
+    # ctrkit.layers' custom_objects, not the model zoo.
+    columns = [
+        SparseFeat("user", 20, 4),
+        SparseFeat("city", 100, 4, use_hash=True, dtype="string"),
+        DenseFeat("age"),
+        VarLenSparseFeat(SparseFeat("hist_user", 20, 4, embedding_name="user"), maxlen=3),
+    ]
+    rng = np.random.default_rng(0)
+    x = {
+        "user": rng.integers(0, 20, 32),
+        "city": np.array([f"c{i % 7}" for i in range(32)], dtype=object),
+        "age": rng.random(32).astype("float32"),
+        "hist_user": np.where(rng.random((32, 3)) < 0.7, rng.integers(1, 20, (32, 3)), 0),
+    }
+    model = DeepFM(columns, columns, dnn_hidden_units=(4,))
+    model.compile("adam", "binary_crossentropy")
+    model.fit(x, (x["user"] % 2).astype("float32"), verbose=0)
+    expected = model.predict(x, verbose=0)
+    paths = [str(tmp_path / "DeepFM.h5"), str(tmp_path / "DeepFM.keras")]
+    keras.saving.save_model(model, paths[0])
+    model.save(paths[1])
+    np.savez(tmp_path / "x.npz", **x)
+
+    subprocess.run([sys.executable, "-c", LOAD_IN_A_NEW_PROCESS, str(tmp_path / "x.npz"), *paths], check=True)
+    for path in paths:
+        for how in ("with", "without"):  # custom_objects
+            np.testing.assert_allclose(np.load(f"{path}.{how}.npy"), expected, atol=1e-6)
 
 
 def test_import_ctrkit_reaches_the_submodules_as_import_deepctr_does():

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import keras
 from keras import ops
+
+from ctrkit.layers.checks import check_number
 
 
 @keras.saving.register_keras_serializable(package="ctrkit")
@@ -47,10 +48,9 @@ class EmbeddingTable(keras.layers.Embedding):
     """
 
     def __init__(self, input_dim: int, output_dim: int, l2_reg: float = 0.0, **kwargs: Any) -> None:
-        if isinstance(l2_reg, bool) or not isinstance(l2_reg, numbers.Real) or l2_reg < 0:
-            raise ValueError(f"`l2_reg` must be a number >= 0, got {l2_reg!r}.")
+        l2_reg = check_number("l2_reg", l2_reg, low=0)
         super().__init__(input_dim, output_dim, **kwargs)
-        self.l2_reg = float(l2_reg)
+        self.l2_reg = l2_reg
 
     def call(self, inputs, training=None):
         import tensorflow as tf
