@@ -246,7 +246,7 @@ def test_estimator_arguments_reach_the_model_by_position_and_name(tmp_path):
     assert est.DeepFMEstimator.__name__ == "DeepFMEstimator" and "ctrkit.models.DeepFM" in est.DeepFMEstimator.__doc__
 
 
-@pytest.mark.parametrize("name", ["PNNEstimator", "xDeepFMEstimator", "FwFMEstimator", "DeepFEFMEstimator"])
+@pytest.mark.parametrize("name", ["PNNEstimator", "FNNEstimator", "xDeepFMEstimator", "FwFMEstimator", "DeepFEFMEstimator"])
 def test_estimators_train_a_step(tmp_path, criteo_frame, name):
     columns = _columns()[:4]
     kwargs = dict(dnn_hidden_units=(4,), model_dir=tmp_path / name)
@@ -256,6 +256,6 @@ def test_estimators_train_a_step(tmp_path, criteo_frame, name):
     metrics = model.evaluate(input_fn_pandas(criteo_frame.iloc[64:128], ["C1", "C2", "C5", "C6"], "label", batch_size=64))
     assert metrics["global_step"] == 2 and math.isfinite(metrics["loss"])
     linear_vars = model.trainer.parts["linear"]
-    assert (len(linear_vars) == 0) == (name == "PNNEstimator")
+    assert (len(linear_vars) == 0) == (name in ("PNNEstimator", "FNNEstimator"))  # FNN: the DNN's logit alone
     assert isinstance(model.trainer.optimizers["dnn"], keras.optimizers.Adagrad)
     assert isinstance(model.trainer.optimizers["linear"], keras.optimizers.Ftrl)

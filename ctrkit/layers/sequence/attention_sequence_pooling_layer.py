@@ -47,6 +47,8 @@ class AttentionSequencePoolingLayer(keras.layers.Layer):
             of the pooled keys.
         supports_masking: if True, read the valid keys from the mask of `keys`
             instead of a length input.
+        support_masking: the same, as DeepCTR's manual spells it; when given,
+            it decides.
 
     Example:
         >>> import numpy as np
@@ -68,8 +70,12 @@ class AttentionSequencePoolingLayer(keras.layers.Layer):
         weight_normalization: bool = False,
         return_score: bool = False,
         supports_masking: bool = False,
+        *,
+        support_masking: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        if support_masking is not None:
+            supports_masking = support_masking
         super().__init__(**kwargs)
         self.att_hidden_units = tuple(check_int_list("att_hidden_units", att_hidden_units))
         self.att_activation = att_activation

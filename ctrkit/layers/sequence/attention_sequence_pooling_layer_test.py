@@ -124,3 +124,11 @@ def test_serialization():
     layer = AttentionSequencePoolingLayer((8, 4), "dice", weight_normalization=True)
     assert_config_roundtrip(layer)
     assert_saved_model_roundtrip(layer, [QUERY, KEYS, LENGTHS], atol=1e-5)
+
+
+def test_takes_the_manuals_spelling_of_supports_masking():
+    layer = AttentionSequencePoolingLayer(support_masking=True)
+    assert layer.get_config()["supports_masking"] is True
+    assert AttentionSequencePoolingLayer((80, 40), "sigmoid", False, False, True).get_config()["supports_masking"]
+    with pytest.raises(ValueError, match="`supports_masking` must be a bool"):
+        AttentionSequencePoolingLayer(support_masking="yes")
