@@ -110,7 +110,9 @@ def test_no_module_imports_private_names_of_another():
         ("ctrkit.layers.interaction", "FM CIN CrossNet DotInteraction AFMLayer InteractingLayer"),
         ("ctrkit.layers.sequence", "SequencePoolingLayer AttentionSequencePoolingLayer LocalActivationUnit Transformer"),
         ("ctrkit.layers", "DNN LocalActivationUnit DotInteraction Hash custom_objects"),
-        ("ctrkit.layers.utils", "Hash Linear NoMask concat_func combined_dnn_input"),
+        ("ctrkit.layers.utils", "Hash Linear NoMask concat_func combined_dnn_input add_func reduce_sum reduce_mean "
+         "reduce_max div softmax"),
+        ("ctrkit.layers.activation", "Dice activation_layer"),
         ("ctrkit.training", "TrainingSpec train_from_spec model_input Trainer ParameterServerTrainer distribute"),
         ("ctrkit.data.pipelines", "csv_dataset parquet_dataset tfrecord_dataset array_dataset write_tfrecord"),
     ],

@@ -322,3 +322,41 @@ def combined_dnn_input(sparse_embedding_list: Sequence, dense_value_list: Sequen
     if not flat:
         raise ValueError("the DNN has no input: give at least one sparse or dense feature column")
     return concat_func(flat)
+
+
+# DeepCTR's tensor helpers (`from deepctr.layers.utils import reduce_sum, softmax`),
+# for code inside a layer's `call`. `name` and `reduction_indices` are
+# TensorFlow 1's, taken and ignored as TensorFlow 2 does (`axis` is the one
+# that counts). Applied to a model's symbolic tensors they become anonymous
+# operations that HDF5 files cannot rebuild: there, use a layer (`ReduceSum`).
+
+
+def reduce_sum(input_tensor, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """Sum over `axis` (all axes when None).
+
+    Example:
+        >>> import numpy as np
+        >>> tuple(reduce_sum(np.ones((2, 3)), axis=1, keep_dims=True).shape)
+        (2, 1)
+    """
+    return ops.sum(input_tensor, axis=axis, keepdims=keep_dims)
+
+
+def reduce_mean(input_tensor, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """Mean over `axis` (all axes when None)."""
+    return ops.mean(input_tensor, axis=axis, keepdims=keep_dims)
+
+
+def reduce_max(input_tensor, axis=None, keep_dims=False, name=None, reduction_indices=None):
+    """Maximum over `axis` (all axes when None)."""
+    return ops.max(input_tensor, axis=axis, keepdims=keep_dims)
+
+
+def div(x, y, name=None):
+    """`x / y`, element-wise."""
+    return ops.divide(x, y)
+
+
+def softmax(logits, dim=-1, name=None):
+    """Softmax over axis `dim`."""
+    return ops.softmax(logits, axis=dim)

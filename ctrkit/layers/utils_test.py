@@ -8,7 +8,20 @@ import pytest
 import tensorflow as tf
 
 from ctrkit.layers.testing import assert_config_roundtrip
-from ctrkit.layers.utils import Hash, Linear, NoMask, PaddingMask, ReduceSum, SequenceMask, Split
+from ctrkit.layers.utils import (
+    Hash,
+    Linear,
+    NoMask,
+    PaddingMask,
+    ReduceSum,
+    SequenceMask,
+    Split,
+    div,
+    reduce_max,
+    reduce_mean,
+    reduce_sum,
+    softmax,
+)
 
 
 def _hdf5_roundtrip(inputs, outputs, arrays, tmp_path):
@@ -101,3 +114,20 @@ def test_no_mask_drops_the_mask_without_recording_it():
     # the mask is not an input of NoMask: no anonymous operation in the model
     assert all(isinstance(op, keras.layers.Layer) for op in model.operations)
     assert model.predict(np.array([[1, 0, 2]]), verbose=0).shape == (1, 6)
+
+
+def test_deepctrs_tensor_helpers_inside_a_layer():
+    class Pool(keras.layers.Layer):  # a DeepCTR-style custom layer
+        def call(self, keys, scores):
+            weights = softmax(scores, dim=1)
+            return reduce_sum(keys * weights, axis=1, keep_dims=True), reduce_mean(keys, 1), reduce_max(keys, 1)
+
+    keys = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    scores = np.array([[[0.0], [1.0], [2.0]], [[1.0], [1.0], [1.0]]], "float32")
+    pooled, mean, largest = (np.asarray(t) for t in Pool()(keys, scores))
+    weights = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(pooled, (keys * weights).sum(axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(mean, keys.mean(axis=1))
+    np.testing.assert_array_equal(largest, keys.max(axis=1))
+    np.testing.assert_allclose(np.asarray(div(keys, 2.0)), keys / 2)
+    assert float(reduce_sum(keys)) == keys.sum()
