@@ -21,7 +21,7 @@ from ctrkit.export import export_model
 from ctrkit.feature_column import DenseFeat, SparseFeat, VarLenSparseFeat
 from ctrkit.layers import CrossNet, Linear, Transformer, custom_objects
 from ctrkit.layers.interaction.fm import FM
-from ctrkit.models import BST, DCN, DIN, DSIN, FNN, DeepFM, WDL
+from ctrkit.models import BST, DCN, DIN, DSIN, ESMM, FNN, ONN, DeepFM, WDL
 from ctrkit.utils import check_version, latest_release
 
 
@@ -207,11 +207,22 @@ def test_string_features_need_hashing_or_a_vocabulary(column):
     assert DeepFM([hashed], [hashed], dnn_hidden_units=(2,)).output_shape == (None, 1)
 
 
+@pytest.mark.parametrize(
+    "build",
+    [lambda c: ESMM(c, tower_dnn_hidden_units=(2,)), lambda c: DIN(c, ["item"]), lambda c: ONN(c, c)],
+    ids=["ESMM", "DIN", "ONN"],
+)
+def test_every_kind_of_model_checks_string_features(build):
+    columns = _behaviour_columns() + [SparseFeat("city", 10, 4, dtype="string")]
+    with pytest.raises(ValueError, match="'city' has dtype 'string' but neither use_hash=True nor a vocabulary_path"):
+        build(columns)
+
+
 # ---------------------------------------------------------------- options DeepCTR accepts
 
 
 @pytest.mark.parametrize("attention_type", ["cos", "ln"])
-def test_bst_attention_types(attention_type):
+def test_bst_attention_types(attention_type, tmp_path):
     columns = [
         SparseFeat("item", 10, 4),
         VarLenSparseFeat(SparseFeat("hist_item", 10, 4, embedding_name="item"), maxlen=3, length_name="seq_length"),
@@ -222,6 +233,9 @@ def test_bst_attention_types(attention_type):
     x = {"item": np.array([1, 2, 3, 4]), "hist_item": np.array([[1, 2, 0], [3, 0, 0], [1, 1, 1], [4, 5, 0]]), "seq_length": np.array([2, 1, 3, 2])}
     model.compile("adam", "binary_crossentropy")
     assert np.isfinite(model.fit(x, np.array([1, 0, 1, 0]), verbose=0).history["loss"][0])
+    keras.saving.save_model(model, tmp_path / "bst.h5")  # the "ln" type's layer norms are saved too
+    reloaded = keras.models.load_model(tmp_path / "bst.h5", custom_objects)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_dcn_without_cross_part():
