@@ -74,7 +74,7 @@ from loadtest.servers import (  # noqa: E402
 )
 from loadtest.wrk import Body, WrkMissing, find_wrk, run_wrk, write_manifest, wrk_version  # noqa: E402
 
-__all__ = ["build_parser", "main", "run_benchmark"]
+__all__ = ["build_parser", "grpc_port_for", "main", "run_benchmark"]
 
 DEMO_MODEL = Path("models/criteo_deepfm")
 _STARTUP_TIMEOUT_S = 300
@@ -173,9 +173,15 @@ def _service_settings(serve_args: Sequence[str]):
     return settings_from_args(list(serve_args))
 
 
-def _grpc_port(args: argparse.Namespace) -> int:
-    """A free port for the service's gRPC server (0: none, without the protocol cases), unless a ``--serve-arg``
-    names one."""
+def grpc_port_for(args: argparse.Namespace) -> int:
+    """The port the service's gRPC server listens on in the bench: a free one, unless a ``--serve-arg`` names one;
+    0 (no gRPC server) with ``--no-protocols``.
+
+    >>> grpc_port_for(build_parser().parse_args(["--no-protocols"]))
+    0
+    >>> grpc_port_for(build_parser().parse_args(["--serve-arg=--grpc-port=9123"]))
+    9123
+    """
     if not args.protocols:
         return 0
     for _ in range(50):
@@ -358,7 +364,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"ctrkit bench: port {port} on {args.host} is in use; choose others with --port "
                              "(ctrkit serve uses --port, the naive peer --port + 1)")
     deadline_ms = float(_service_settings(args.serve_arg).request_timeout_ms)
-    grpc_port = _grpc_port(args)
+    grpc_port = grpc_port_for(args)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()

@@ -264,3 +264,14 @@ def test_protocol_case_bodies(tiny_bundle):
         name: row[name] for name in ("C1", "C2", "C3", "C4")}
     floats = {name: np.frombuffer(request.inputs[name].tensor_content, "<f4")[0] for name in ("I1", "I2", "I3")}
     assert floats == pytest.approx({name: row[name] for name in ("I1", "I2", "I3")})
+
+
+def test_bench_grpc_port():
+    parse = bench.build_parser().parse_args
+    assert bench.grpc_port_for(parse(["--no-protocols"])) == 0  # no gRPC server without the protocol cases
+    args = parse(["--port", "8100"])
+    port = bench.grpc_port_for(args)
+    assert port not in (0, 8100, 8101) and not port_in_use("127.0.0.1", port)
+    assert bench.grpc_port_for(parse(["--serve-arg=--grpc-port=9123"])) == 9123  # a serve option names it
+    with pytest.raises(SystemExit, match="--no-protocols"):
+        bench.grpc_port_for(parse(["--serve-arg=--grpc-port=0"]))
