@@ -121,8 +121,7 @@ def assert_model_roundtrip(
     version_dir = export_model(model, tmp_path / "repository", feature_columns)
     assert version_dir.name == "1"
     bundle = load_bundle(version_dir)
-    # the spec describes every model input, the columns' and those a model
-    # creates itself (DSIN's sess_length)
+    # The columns' features, and any input the model creates itself (DSIN's sess_length), described by the spec.
     names = [entry["name"] for entry in bundle.spec["features"]]
     assert sorted(names) == sorted(t.name for t in model.inputs)
     assert set(get_feature_names(feature_columns)) <= set(names)
