@@ -214,11 +214,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", default=None, help="a bundle's version directory (default: export one)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per case")
-    parser.add_argument("--raw-seconds", type=float, default=2.0, help="seconds per raw batch size")
-    parser.add_argument("--batch-sizes", type=lambda t: [int(v) for v in t.split(",")], default=[1024, 4096])
-    parser.add_argument("--serve-arg", action="append", default=[], help="an extra `ctrkit serve` argument")
-    parser.add_argument("--out", default="bench-results", help="directory of the JSON report and the service log")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of load per case (default: %(default)s)")
+    parser.add_argument("--raw-seconds", type=float, default=2.0,
+                        help="seconds per batch size of the raw model (default: %(default)s)")
+    parser.add_argument("--batch-sizes", type=lambda t: [int(v) for v in t.split(",")], default=[1024, 4096],
+                        metavar="N,N", help="rows per call of the raw model, comma-separated (default: 1024,4096)")
+    parser.add_argument("--serve-arg", action="append", default=[], help="an extra `ctrkit serve` argument, repeatable (default: none)")
+    parser.add_argument("--out", default="bench-results", help="directory of the JSON report and the service log (default: %(default)s)")
     return parser
 
 
