@@ -118,9 +118,10 @@ def assert_model_roundtrip(
 
     version_dir = export_model(model, tmp_path / "repository", feature_columns)
     assert version_dir.name == "1"
-    names = get_feature_names(feature_columns)
-
     bundle = load_bundle(version_dir)
+    # The columns' features, and any input the model creates itself (DSIN's sess_length), described by the spec.
+    names = [entry["name"] for entry in bundle.spec["features"]]
+    assert set(get_feature_names(feature_columns)) <= set(names)
     scores = bundle.predict({name: x[name] for name in names})
     assert list(scores) == bundle.output_names
     for e, name in zip(expected, bundle.output_names):

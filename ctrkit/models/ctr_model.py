@@ -138,7 +138,10 @@ class CTRModel(HDF5Saving, keras.Model):
         """Before the first training step, set the bias of each binary output
         still at its initial 0 to the log-odds of its labels' mean, so that
         training starts from the base rate instead of 0.5."""
-        if self.optimizer is None or (self.optimizer.built and int(self.optimizer.iterations) > 0):
+        if self.optimizer is None:
+            return
+        # `.value` first: under a distribution strategy the variable is a mirrored one
+        if self.optimizer.built and int(keras.ops.convert_to_numpy(self.optimizer.iterations.value)) > 0:
             return
         labels = y if isinstance(y, (list, tuple)) else [y]
         if len(labels) != len(self.outputs):
