@@ -1,7 +1,7 @@
 # Quick start:  make serve     (set up, train the demo model if needed, serve it)
 #               make test      (set up, run the test suite)
 # Then:         make loadtest  (locust, headless, against the service make serve runs)
-#               make bench     (set up, install wrk if needed, run `ctrkit bench` on the demo model)
+#               make bench     (set up, install wrk and h2load if needed, run `ctrkit bench` on the demo model)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ DURATION ?= 20s
 
 BENCH_ARGS ?=
 
-.PHONY: serve test demo-model loadtest bench bench-deepctr wrk clean
+.PHONY: serve test demo-model loadtest bench bench-deepctr wrk h2load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,21 +49,32 @@ loadtest: $(VENV)/.installed-loadtest
 	$(BIN)/locust -f loadtest/locustfile.py --headless -u $(USERS) -r $(SPAWN_RATE) -t $(DURATION) \
 		--host http://$(HOST):$(PORT) --csv bench-results/locust --only-summary
 
-# wrk drives the bench's load; apt-get installs it where it exists (with sudo unless root)
-wrk:
-	@if command -v wrk >/dev/null 2>&1; then :; \
+# The bench's load generators: wrk (HTTP/1.1) and h2load (HTTP/2, for gRPC; Debian package nghttp2-client).
+# apt-get installs them where it exists (with sudo unless root); elsewhere the message says how.
+WRK_ELSEWHERE := macOS: brew install wrk;  Fedora: sudo dnf install wrk;  Alpine: apk add wrk;  elsewhere build it from https://github.com/wg/wrk and put it on the PATH
+H2LOAD_ELSEWHERE := macOS: brew install nghttp2;  Fedora: sudo dnf install nghttp2;  elsewhere build nghttp2 with its applications (https://github.com/nghttp2/nghttp2), or leave the gRPC cases out with BENCH_ARGS=--no-protocols
+
+# $(call load-generator,program,Debian package,how to install it elsewhere)
+define load-generator
+	@if command -v $(1) >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
-		echo "installing wrk (Debian package wrk) with apt-get"; \
-		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; \
+		echo "installing $(1) (Debian package $(2)) with apt-get"; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $(2); \
 	else \
-		echo "ctrkit bench needs wrk, the HTTP load generator, and there is no apt-get here to install it:" >&2; \
-		echo "  macOS: brew install wrk;  Fedora: sudo dnf install wrk;  Alpine: apk add wrk;" >&2; \
-		echo "  elsewhere build it from https://github.com/wg/wrk and put it on the PATH" >&2; \
+		echo "ctrkit bench needs $(1), a load generator, and there is no apt-get here to install it:" >&2; \
+		echo "  $(3)" >&2; \
 		exit 1; \
 	fi
+endef
 
-bench: demo-model $(VENV)/.installed-loadtest wrk
+wrk:
+	$(call load-generator,wrk,wrk,$(WRK_ELSEWHERE))
+
+h2load:
+	$(call load-generator,h2load,nghttp2-client,$(H2LOAD_ELSEWHERE))
+
+bench: demo-model $(VENV)/.installed-loadtest wrk $(if $(findstring --no-protocols,$(BENCH_ARGS)),,h2load)
 	$(BIN)/ctrkit bench $(BENCH_ARGS)
 
 # ctrkit beside DeepCTR on the same data (DeepCTR in a virtual environment of its own)

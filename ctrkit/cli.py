@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ctrkit", description="CTR models: train, export and serve.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("serve", help="serve a model repository over HTTP (see `ctrkit serve --help`)")
-    commands.add_parser("bench", help="benchmark the service under wrk load (see `ctrkit bench --help`)")
+    commands.add_parser("bench", help="benchmark the service under wrk and h2load load (see `ctrkit bench --help`)")
 
     train = commands.add_parser(
         "train",

@@ -14,11 +14,16 @@
    in a shared context) and the same rows in row form. Each run records req/s
    and rows/s of 2xx answers, latency percentiles, answers by status, and the
    CPU cores wrk and each server used meanwhile.
-4. Overload, ctrkit only: ``--overload-connections`` connections sending
+4. Binary protocols, ctrkit only (unless ``--no-protocols``), the same way
+   (see :mod:`loadtest.protocols`): 100 rows over the Open Inference
+   Protocol's REST binary tensors (wrk) and over TensorFlow Serving gRPC
+   (``h2load``), 32 concurrent; 1 row over gRPC and over ``POST /predict``
+   JSON, one at a time. The service's gRPC server listens on a free port.
+5. Overload, ctrkit only: ``--overload-connections`` connections sending
    ``--overload-rows``-row bodies for ``--overload-seconds`` while a probe
    client sends, one at a time, 1-row requests spread over the run and large
    requests at ``--probe-rate`` per second.
-5. The tables and the targets' ratios are printed; ``report.json`` and
+6. The tables and the targets' ratios are printed; ``report.json`` and
    ``latency_throughput.png`` go into ``--out``.
 
 Usage: ``ctrkit bench [--model-dir models/criteo_deepfm/1] [--out bench-results]`` (or ``make bench``).
@@ -46,7 +51,9 @@ if str(ROOT) not in sys.path:  # run as a script: python loadtest/bench.py
 from loadtest import procstat  # noqa: E402
 from loadtest.bundles import export_criteo_deepfm, newest_version  # noqa: E402
 from loadtest.cases import BodyFactory, Case, overload_case, standard_cases  # noqa: E402
+from loadtest.h2load import H2loadMissing, find_h2load, h2load_version  # noqa: E402
 from loadtest.probes import Prober  # noqa: E402
+from loadtest.protocols import ProtocolCase, case_bodies, case_url, measure_protocol, protocol_cases  # noqa: E402
 from loadtest.rawmodel import best_raw, raw_limits  # noqa: E402
 from loadtest.report import (  # noqa: E402
     evaluate_targets,
@@ -57,10 +64,17 @@ from loadtest.report import (  # noqa: E402
     plot,
 )
 from loadtest.requestgen import dumps  # noqa: E402
-from loadtest.servers import port_in_use, start_naive_peer, start_service, stop_service, wait_ready  # noqa: E402
-from loadtest.wrk import WrkMissing, find_wrk, run_wrk, write_manifest, wrk_version  # noqa: E402
+from loadtest.servers import (  # noqa: E402
+    free_port,
+    port_in_use,
+    start_naive_peer,
+    start_service,
+    stop_service,
+    wait_ready,
+)
+from loadtest.wrk import Body, WrkMissing, find_wrk, run_wrk, write_manifest, wrk_version  # noqa: E402
 
-__all__ = ["build_parser", "main", "run_benchmark"]
+__all__ = ["build_parser", "grpc_port_for", "main", "run_benchmark"]
 
 DEMO_MODEL = Path("models/criteo_deepfm")
 _STARTUP_TIMEOUT_S = 300
@@ -110,8 +124,9 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ctrkit bench",
-        description="Measure ctrkit serve under wrk load beside a naive FastAPI peer and the raw model; "
-        "print each case and the target ratios, write report.json and a latency-throughput plot.",
+        description="Measure ctrkit serve under wrk load beside a naive FastAPI peer and the raw model, and over "
+        "its binary protocols (h2load for gRPC); print each case and the target ratios, write report.json and a "
+        "latency-throughput plot.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--model-dir", type=Path, default=argparse.SUPPRESS,
@@ -127,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=_at_least(0), default=2,
                         help="unmeasured seconds of load before each case's first round (0: none)")
     parser.add_argument("--bodies", type=_at_least(1), default=8, help="distinct request bodies per case, rotated")
+    parser.add_argument("--protocols", action=argparse.BooleanOptionalAction, default=True,
+                        help="after the JSON cases, measure ctrkit over the Open Inference Protocol's REST binary "
+                        "tensors (wrk) and TensorFlow Serving gRPC (h2load, Debian package nghttp2-client): "
+                        "100 rows at 32 concurrent, 1 row at a time beside the same row as JSON")
     parser.add_argument("--overload-seconds", type=_at_least(1), default=20, help="length of the overload case")
     parser.add_argument("--overload-connections", type=_at_least(1), default=256,
                         help="connections of the overload case")
@@ -147,11 +166,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _service_deadline_ms(serve_args: Sequence[str]) -> float:
-    """The request deadline ``ctrkit serve`` will use: its settings from the environment and ``serve_args``."""
+def _service_settings(serve_args: Sequence[str]):
+    """The settings ``ctrkit serve`` will use: from the environment and ``serve_args``."""
     from service.cli import settings_from_args
 
-    return float(settings_from_args(list(serve_args)).request_timeout_ms)
+    return settings_from_args(list(serve_args))
+
+
+def grpc_port_for(args: argparse.Namespace) -> int:
+    """The port the service's gRPC server listens on in the bench: a free one, unless a ``--serve-arg`` names one;
+    0 (no gRPC server) with ``--no-protocols``.
+
+    >>> grpc_port_for(build_parser().parse_args(["--no-protocols"]))
+    0
+    >>> grpc_port_for(build_parser().parse_args(["--serve-arg=--grpc-port=9123"]))
+    9123
+    """
+    if not args.protocols:
+        return 0
+    for _ in range(50):
+        port = free_port(args.host)
+        if port not in (args.port, args.port + 1):
+            break
+    chosen = _service_settings(["--grpc-port", str(port), *args.serve_arg]).grpc_port
+    if not chosen:
+        raise SystemExit("ctrkit bench: --serve-arg=--grpc-port=0 turns gRPC off, which the protocol cases need; "
+                         "leave them out with --no-protocols")
+    return chosen
 
 
 def _model_dir(args: argparse.Namespace, scratch: Path) -> Path:
@@ -171,15 +212,18 @@ def _model_dir(args: argparse.Namespace, scratch: Path) -> Path:
 class _Servers:
     """Both servers, started together, stopped on exit, their CPU watched."""
 
-    def __init__(self, version_dir: Path, args: argparse.Namespace, scratch: Path, out: Path) -> None:
+    def __init__(self, version_dir: Path, args: argparse.Namespace, scratch: Path, out: Path,
+                 grpc_port: int) -> None:
         self.model = model = json.loads((version_dir / "feature_spec.json").read_text())["model"]["name"]
         repo = scratch / "serve"  # a repository holding this version only
         (repo / model).mkdir(parents=True)
         (repo / model / version_dir.name).symlink_to(version_dir, target_is_directory=True)
         self.urls = {"ctrkit": f"http://{args.host}:{args.port}", "naive": f"http://{args.host}:{args.port + 1}"}
+        self.grpc_url = f"http://{args.host}:{grpc_port}"
         self.logs = {"ctrkit": out / "ctrkit-serve.log", "naive": out / "naive-server.log"}
         self.processes = {
-            "ctrkit": start_service(repo, args.port, args.serve_arg, self.logs["ctrkit"], host=args.host),
+            "ctrkit": start_service(repo, args.port, args.serve_arg, self.logs["ctrkit"], host=args.host,
+                                    grpc_port=grpc_port),
             "naive": start_naive_peer(version_dir, args.port + 1, self.logs["naive"], host=args.host),
         }
 
@@ -215,7 +259,7 @@ def _measure(servers: _Servers, case: Case, server: str, manifest: Path, seconds
     return run
 
 
-def _run_line(case: Case, server: str, run: Mapping[str, Any]) -> str:
+def _run_line(case: Case | ProtocolCase, server: str, run: Mapping[str, Any]) -> str:
     lat = run["latency_ms"]
     not_ok = {s: n for s, n in run["statuses"].items() if not 200 <= s < 300}
     cpu = ", ".join(f"{name} {cores:.2f}" for name, cores in run["cpu_cores"].items())
@@ -229,6 +273,47 @@ def _percentiles(values: Sequence[float]) -> dict[str, float]:
 
     return {"count": len(values), "p50_ms": float(np.percentile(values, 50)),
             "p99_ms": float(np.percentile(values, 99))}
+
+
+_Plan = tuple[str, list[Body], Path]  # a protocol case's URL, bodies and wrk manifest
+
+
+def _protocol_plans(servers: _Servers, spec: Mapping[str, Any], factory: BodyFactory,
+                    work: Path) -> dict[str, _Plan]:
+    plans = {}
+    for case in protocol_cases():
+        bodies = case_bodies(case, spec, factory, servers.model)
+        plans[case.key] = (case_url(case, servers.urls["ctrkit"], servers.grpc_url, servers.model), bodies,
+                           write_manifest(work / case.key, bodies))
+    return plans
+
+
+def _protocols(servers: _Servers, plans: Mapping[str, _Plan], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The binary-protocol cases in every round (the order reversed in even rounds), each warmed up first."""
+    cases = protocol_cases()
+    http_url = servers.urls["ctrkit"]
+
+    def measure(case: ProtocolCase, seconds: int, round_number: int) -> dict[str, Any]:
+        url, bodies, manifest = plans[case.key]
+        run = measure_protocol(case, url, bodies, manifest, http_url, seconds=seconds, timeout_s=args.timeout,
+                               watch=servers.pids)
+        servers.check_alive()
+        run["round"] = round_number
+        run["rows_per_s"] = run["req_per_s"] * case.rows
+        return run
+
+    runs: dict[str, list[dict[str, Any]]] = {case.key: [] for case in cases}
+    for round_number in range(1, args.rounds + 1):
+        for case in cases if round_number % 2 else reversed(cases):
+            if round_number == 1 and args.warmup:
+                measure(case, args.warmup, 0)
+            run = measure(case, args.seconds, round_number)
+            runs[case.key].append(run)
+            _log(_run_line(case, "ctrkit", run))
+    return [{"key": c.key, "title": c.title, "protocol": c.protocol, "generator": c.generator,
+             "endpoint": c.endpoint, "url": plans[c.key][0], "rows": c.rows, "connections": c.connections,
+             "streams": c.streams, "concurrency": c.concurrency, "bodies": len(plans[c.key][1]),
+             "servers": ["ctrkit"], "runs": {"ctrkit": runs[c.key]}} for c in cases]
 
 
 def _overload(servers: _Servers, case: Case, factory: BodyFactory, work: Path, args: argparse.Namespace,
@@ -273,11 +358,13 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Runs every measurement of ``args`` (see :func:`build_parser`) and returns the report."""
     started = time.perf_counter()
     wrk = find_wrk()
+    h2load = find_h2load() if args.protocols else None
     for port in (args.port, args.port + 1):
         if port_in_use(args.host, port):
             raise SystemExit(f"ctrkit bench: port {port} on {args.host} is in use; choose others with --port "
                              "(ctrkit serve uses --port, the naive peer --port + 1)")
-    deadline_ms = _service_deadline_ms(args.serve_arg)
+    deadline_ms = float(_service_settings(args.serve_arg).request_timeout_ms)
+    grpc_port = grpc_port_for(args)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
@@ -286,21 +373,23 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         version_dir = _model_dir(args, scratch)
         spec = json.loads((version_dir / "feature_spec.json").read_text())
 
-        _phase(started, f"[1/4] raw model in-process: {version_dir} ({len(spec['features'])} inputs)")
+        _phase(started, f"[1/5] raw model in-process: {version_dir} ({len(spec['features'])} inputs)")
         raw = raw_limits(version_dir, args.batch_sizes, args.raw_seconds, log=_log)
         best = best_raw(raw)
 
-        _phase(started, f"[2/4] starting ctrkit serve on port {args.port} and the naive peer on {args.port + 1} "
-               f"(logs in {out}) ...")
-        servers = _Servers(version_dir, args, scratch, out)
+        grpc_text = f", gRPC on {grpc_port}" if grpc_port else ""
+        _phase(started, f"[2/5] starting ctrkit serve on port {args.port}{grpc_text} and the naive peer on "
+               f"{args.port + 1} (logs in {out}) ...")
+        servers = _Servers(version_dir, args, scratch, out, grpc_port)
         stack.callback(servers.stop)
         factory = BodyFactory(spec, args.bodies)
         cases = standard_cases()
         manifests = {case.key: write_manifest(scratch / "bodies" / case.key, factory.bodies(case.form, case.rows))
                      for case in cases}
+        plans = _protocol_plans(servers, spec, factory, scratch / "protocol-bodies") if args.protocols else {}
         servers.wait_ready()
 
-        _phase(started, f"[3/4] {len(cases)} cases, {args.seconds} s each per server, {args.rounds} round(s), "
+        _phase(started, f"[3/5] {len(cases)} JSON cases, {args.seconds} s each per server, {args.rounds} round(s), "
                "wrk with 1 thread")
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {c.key: {s: [] for s in c.servers} for c in cases}
         for round_number in range(1, args.rounds + 1):
@@ -314,8 +403,17 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
                     runs[case.key][server].append(run)
                     _log(_run_line(case, server, run))
 
+        protocols = None
+        if args.protocols:
+            _phase(started, f"[4/5] binary protocols, ctrkit only: {len(protocol_cases())} cases, {args.seconds} s "
+                   f"each, {args.rounds} round(s); wrk (REST) and h2load (gRPC) with 1 thread")
+            protocols = {"h2load": {"version": h2load_version(h2load), "threads": 1}, "grpc_port": grpc_port,
+                         "cases": _protocols(servers, plans, args)}
+        else:
+            _phase(started, "[4/5] binary protocols: left out (--no-protocols)")
+
         overload = overload_case(args.overload_connections, args.overload_rows)
-        _phase(started, f"[4/4] {overload.title}, {args.overload_seconds} s, with probes ...")
+        _phase(started, f"[5/5] {overload.title}, {args.overload_seconds} s, with probes ...")
         overload_report = _overload(servers, overload, factory, scratch / "bodies", args, deadline_ms)
         _phase(started, "stopping the servers ...")
         stack.close()
@@ -335,6 +433,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "raw_best": best,
         "cases": [{"key": c.key, "title": c.title, "form": c.form, "rows": c.rows, "connections": c.connections,
                    "servers": list(c.servers), "runs": runs[c.key]} for c in cases],
+        "protocols": protocols,
         "overload": overload_report,
     }
     report["targets"] = evaluate_targets(report)
@@ -352,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         report = run_benchmark(args)
-    except WrkMissing as exc:
+    except (WrkMissing, H2loadMissing) as exc:
         print(f"ctrkit bench: {exc}", file=sys.stderr)
         return 2
     best = report["raw_best"]

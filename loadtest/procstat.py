@@ -1,4 +1,4 @@
-"""CPU time of running processes, read from Linux's ``/proc``.
+"""CPU time of running processes, read from Linux's ``/proc``, and the cores a load run used.
 
 Example::
 
@@ -6,14 +6,21 @@ Example::
     ...  # load the server
     server_cores = (cpu_seconds(server.pid) - before) / elapsed_seconds
     machine_cores = (busy_seconds() - machine) / elapsed_seconds  # every process, this one's load and others'
+
+    with CpuShares("wrk", {"ctrkit": server.pid}) as shares:
+        subprocess.run(["wrk", ...])
+    shares.cores  # {"wrk": 0.03, "ctrkit": 0.95, "machine": 1.98}
 """
 
 from __future__ import annotations
 
 import os
+import resource
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["available", "busy_seconds", "cpu_seconds"]
+__all__ = ["CpuShares", "available", "busy_seconds", "cpu_seconds"]
 
 _PROC = Path("/proc")
 
@@ -61,3 +68,40 @@ def busy_seconds() -> float:
     fields = (_PROC / "stat").read_text().split("\n", 1)[0].split()
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuShares:
+    """The cores used while the block runs: by the child program it runs and waits for, named processes, the machine.
+
+    ``cores`` maps ``program`` (the CPU of children that ended meanwhile: the
+    load generator, the only one), each name of ``watch`` (name -> pid, with
+    its descendants) and ``machine`` (every process) to CPU seconds per second
+    of the block. Watched processes and the machine are left out where
+    ``/proc`` cannot be read.
+    """
+
+    def __init__(self, program: str, watch: Mapping[str, int] | None = None) -> None:
+        self.program = program
+        self.watch = dict(watch or {}) if available() else {}
+        self.cores: dict[str, float] = {}
+        self.elapsed = 0.0
+
+    def __enter__(self) -> CpuShares:
+        self._before = {name: cpu_seconds(pid) for name, pid in self.watch.items()}
+        self._machine = busy_seconds() if available() else None
+        self._program = _children_cpu()
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = elapsed = time.perf_counter() - self._started
+        self.cores = {self.program: (_children_cpu() - self._program) / elapsed}
+        self.cores.update({name: (cpu_seconds(pid) - self._before[name]) / elapsed
+                           for name, pid in self.watch.items()})
+        if self._machine is not None:
+            self.cores["machine"] = (busy_seconds() - self._machine) / elapsed

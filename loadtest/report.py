@@ -2,7 +2,8 @@
 
 Every figure is a ratio between results of the same run, checked against the
 target beside it; a figure measured in several rounds is met only when every
-round meets it.
+round meets it. The binary protocols' figures are "not measured" when the run
+left them out (``--no-protocols``).
 
 Example::
 
@@ -38,6 +39,17 @@ def _runs(report: Report, key: str, server: str = "ctrkit") -> list[dict[str, An
     return []
 
 
+def _protocol_runs(report: Report, key: str) -> list[dict[str, Any]]:
+    for case in _protocol_cases(report):
+        if case["key"] == key:
+            return case["runs"]["ctrkit"]
+    return []
+
+
+def _protocol_cases(report: Report) -> list[dict[str, Any]]:
+    return (report.get("protocols") or {}).get("cases", [])
+
+
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
@@ -65,6 +77,12 @@ def _best_full_rows(report: Report) -> float:
     return max(rates, default=0.0)
 
 
+def _over_raw(key: str):
+    """rows/s / raw best in every round of binary-protocol case ``key``."""
+    return lambda report: [_ratio(r["rows_per_s"], report["raw_best"]["rows_per_s"])
+                           for r in _protocol_runs(report, key)]
+
+
 def _probes_in_time(report: Report) -> list[float | None]:
     small = report["overload"]["small_probes"]
     return [_ratio(small["answered_in_time"], small["sent"])]
@@ -79,6 +97,7 @@ class Target:
     limit: float
     values: Callable[[Report], list[float | None]]
     describe: Callable[[Report, list[float | None]], str] | None = None
+    needs: str | None = None  # the report's part the figure comes from, when a run may leave it out
 
     def met(self, value: float | None) -> bool:
         if value is None:
@@ -108,6 +127,14 @@ TARGETS = [
     Target("ranking, 100 candidates, half the features in the context: rows/s / same rows in row form", ">=", 1.5,
            lambda report: [_ratio(a["rows_per_s"], b["rows_per_s"])
                            for a, b in zip(_runs(report, "ranking_32conn"), _runs(report, "ranking_rows_32conn"))]),
+    Target("100 rows over OIP REST with binary tensors, 32 concurrent: rows/s / raw best", ">=", 0.4,
+           _over_raw("oip_binary_100rows_32"), needs="protocols"),
+    Target("100 rows over TensorFlow Serving gRPC, 32 concurrent: rows/s / raw best", ">=", 0.4,
+           _over_raw("tf_grpc_100rows_32"), needs="protocols"),
+    Target("1 row over TensorFlow Serving gRPC, 1 concurrent: p50 / the same over REST JSON", "<=", 0.8,
+           lambda report: [_ratio(_p(g, "p50"), _p(j, "p50")) for g, j in
+                           zip(_protocol_runs(report, "tf_grpc_1row_1"), _protocol_runs(report, "json_1row_1"))],
+           needs="protocols"),
     Target("overload: rows/s answered 200 / best 32-connection rows/s", ">=", 0.8,
            lambda report: [_ratio(report["overload"]["rows_per_s_200"], _best_full_rows(report))]),
     Target("overload: p99 of the probes' 503 answers (ms)", "<=", 100,
@@ -121,6 +148,10 @@ def evaluate_targets(report: Report, targets: Sequence[Target] = TARGETS) -> lis
     """Each target's values (one per round where it has rounds) and whether it is met, partly met or not."""
     rows = []
     for target in targets:
+        if target.needs is not None and not report.get(target.needs):
+            rows.append({"figure": target.figure, "values": [], "measured": f"n/a (no {target.needs} in this run)",
+                         "op": target.op, "limit": target.limit, "status": "not measured"})
+            continue
         values = target.values(report)
         met = [target.met(v) for v in values]
         status = "met" if met and all(met) else f"partly ({sum(met)} of {len(met)} runs)" if any(met) else "not met"
@@ -153,9 +184,10 @@ def _cpu_text(cpu: Mapping[str, float]) -> str:
 
 
 def format_cases(report: Report) -> str:
-    """Every case's runs: throughput, latency percentiles, answers that were not 2xx, CPU cores used."""
+    """Every case's runs, the JSON cases' then the binary protocols': throughput, latency percentiles, answers
+    that were not 2xx, CPU cores used (by the load generator, the servers and the machine)."""
     rows = []
-    for case in report["cases"]:
+    for case in [*report["cases"], *_protocol_cases(report)]:
         for server, runs in case["runs"].items():
             for run in runs:
                 rows.append([
@@ -168,15 +200,22 @@ def format_cases(report: Report) -> str:
 
 
 def format_load_generator(report: Report) -> str:
-    """The most CPU wrk used in any run: far below its one core means it kept up with the servers."""
-    runs = [(case["title"], server, run) for case in report["cases"] for server, runs in case["runs"].items()
-            for run in runs]
+    """The most CPU each load generator used in any run: far below its one core means it kept up with the servers."""
+    runs = [(case["title"], server, run) for case in [*report["cases"], *_protocol_cases(report)]
+            for server, runs in case["runs"].items() for run in runs]
     if report.get("overload"):
         runs.append((report["overload"]["title"], "ctrkit", report["overload"]["wrk"]))
-    title, server, run = max(runs, key=lambda t: t[2]["cpu_cores"]["wrk"])
-    share = run["cpu_cores"]["wrk"]
-    verdict = "it kept up" if share < 0.8 else "it was near its limit: the figures may measure wrk, not the server"
-    return f"wrk (one thread) used at most {share:.2f} of a core ({title}, {server}): {verdict}"
+    lines = []
+    for generator in ("wrk", "h2load"):
+        used = [t for t in runs if generator in t[2]["cpu_cores"]]
+        if not used:
+            continue
+        title, server, run = max(used, key=lambda t: t[2]["cpu_cores"][generator])
+        share = run["cpu_cores"][generator]
+        verdict = ("it kept up" if share < 0.8 else
+                   f"it was near its limit: the figures may measure {generator}, not the server")
+        lines.append(f"{generator} (one thread) used at most {share:.2f} of a core ({title}, {server}): {verdict}")
+    return "\n".join(lines)
 
 
 def _statuses_text(run: Mapping[str, Any]) -> str:
@@ -226,10 +265,11 @@ def plot(report: Report, path: Path) -> None:
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(10, 6.5), dpi=110)
-    colours = {"ctrkit": "C0", "naive": "C3", "overload": "C2"}
-    markers = "osD^vP*X"
+    colours = {"ctrkit": "C0", "naive": "C3", "overload": "C2", "protocols": "C1"}
+    markers = "osD^vP*Xhp<>"
     handles = []
     points = [(case["title"], server, runs) for case in report["cases"] for server, runs in case["runs"].items()]
+    points += [(case["title"], "protocols", case["runs"]["ctrkit"]) for case in _protocol_cases(report)]
     overload = report.get("overload")
     if overload:
         run = {**overload["wrk"], "rows_per_s": overload["rows_per_s_200"]}
@@ -248,6 +288,8 @@ def plot(report: Report, path: Path) -> None:
         handles.append(Line2D([], [], linestyle="none", marker=markers[k % len(markers)], color="0.4", label=title))
     for server in ("ctrkit", "naive"):
         handles.append(Line2D([], [], color=colours[server], label=f"{server} (filled p50, hollow p99)"))
+    if _protocol_cases(report):
+        handles.append(Line2D([], [], color=colours["protocols"], label="ctrkit, binary-protocol cases"))
     best = report["raw_best"]
     ax.axvline(best["rows_per_s"], color="0.3", linestyle=":", linewidth=1)
     handles.append(Line2D([], [], color="0.3", linestyle=":",

@@ -55,14 +55,15 @@ def _spawn(command: list[str], log_path: Path) -> subprocess.Popen:
 
 
 def start_service(
-    repo: Path, port: int, serve_args: Sequence[str], log_path: Path, host: str = "127.0.0.1"
+    repo: Path, port: int, serve_args: Sequence[str], log_path: Path, host: str = "127.0.0.1", grpc_port: int = 0
 ) -> subprocess.Popen:
     """``ctrkit serve --model-repository repo`` on ``host:port`` with ``serve_args``, output into ``log_path``.
 
-    gRPC is off unless ``serve_args`` give ``--grpc-port``: the default port may be taken by a service
-    already running on the machine."""
+    gRPC listens on ``grpc_port``, off by default (the service's default port
+    may be taken by a service already running on the machine); a
+    ``--grpc-port`` in ``serve_args`` overrides it."""
     command = [sys.executable, "-m", "ctrkit.cli", "serve", "--model-repository", str(repo), "--host", host,
-               "--port", str(port), "--grpc-port", "0", *serve_args]
+               "--port", str(port), "--grpc-port", str(grpc_port), *serve_args]
     return _spawn(command, log_path)
 
 

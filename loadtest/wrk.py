@@ -18,10 +18,8 @@ Example::
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,11 +81,6 @@ def write_manifest(directory: Path, bodies: Sequence[Body]) -> Path:
     return manifest
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def run_wrk(
     url: str,
     manifest: Path,
@@ -110,17 +103,8 @@ def run_wrk(
                          f"{timeout_s}")
     command = [find_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s",
                "-s", str(SCRIPT), url, "--", str(manifest.resolve())]
-    watch = dict(watch or {})
-    can_watch = procstat.available()
-    before = {name: procstat.cpu_seconds(pid) for name, pid in watch.items()} if can_watch else {}
-    machine_before = procstat.busy_seconds() if can_watch else 0.0
-    wrk_before = _children_cpu()  # wrk is the only child that ends meanwhile
-    started = time.perf_counter()
-    run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + timeout_s + 60)
-    elapsed = time.perf_counter() - started
-    wrk_cpu = _children_cpu() - wrk_before
-    after = {name: procstat.cpu_seconds(pid) for name, pid in watch.items()} if can_watch else {}
-    machine = procstat.busy_seconds() - machine_before if can_watch else None
+    with procstat.CpuShares("wrk", watch) as shares:
+        run = subprocess.run(command, capture_output=True, text=True, timeout=seconds + timeout_s + 60)
     lines = [line for line in run.stdout.splitlines() if line.startswith(_MARKER)]
     if run.returncode != 0 or not lines:
         raise RuntimeError(f"wrk failed (status {run.returncode}): {' '.join(command)}\n{run.stdout}\n{run.stderr}")
@@ -132,10 +116,6 @@ def run_wrk(
     ok = raw["requests"] - non_2xx
     latency = {f"p{k}": v / 1000 for k, v in raw["latency_us"]["percentiles"].items()}
     latency.update({k: raw["latency_us"][k] / 1000 for k in ("mean", "max")})
-    cpu = {"wrk": wrk_cpu / elapsed}
-    cpu.update({name: (after[name] - before[name]) / elapsed for name in before})
-    if machine is not None:
-        cpu["machine"] = machine / elapsed
     return {
         "connections": connections,
         "seconds": duration,
@@ -146,5 +126,5 @@ def run_wrk(
         "socket_errors": {k: v for k, v in raw["errors"].items() if k != "status"},
         "req_per_s": ok / duration if duration > 0 else 0.0,
         "latency_ms": latency,
-        "cpu_cores": cpu,
+        "cpu_cores": shares.cores,
     }

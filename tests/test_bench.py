@@ -13,9 +13,13 @@ from serve_process import ROOT  # noqa: F401  (puts the repository on sys.path)
 from loadtest import bench
 from loadtest.bundles import export_criteo_deepfm
 from loadtest.cases import BodyFactory, standard_cases
+from loadtest.protocols import case_bodies, protocol_cases
+from loadtest.report import evaluate_targets
 from loadtest.servers import free_port, port_in_use
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk)")
+needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None,
+                                  reason="h2load is not installed (Debian package nghttp2-client)")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +42,7 @@ def _close(a: float, b: float) -> bool:
 
 
 @needs_wrk
+@needs_h2load
 def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     out = tmp_path / "out"
     status = bench.main([
@@ -85,9 +90,37 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
             assert cpu[server] > 0
             assert cpu["machine"] + 0.05 >= cpu["wrk"] + cpu["ctrkit"] + cpu["naive"]
 
-    # the targets: every figure of the issue's table, computed from the figures above
+    # the binary protocols, ctrkit only: every answer counted by the service under the case's endpoint
+    assert report["protocols"]["h2load"]["version"].startswith("h2load")
+    protocols = {c["key"]: c for c in report["protocols"]["cases"]}
+    assert list(protocols) == [c.key for c in protocol_cases()]
+    for key, case in protocols.items():
+        assert list(case["runs"]) == ["ctrkit"] and case["concurrency"] == case["connections"] * case["streams"]
+        assert case["concurrency"] == (32 if case["rows"] == 100 else 1)
+        [run] = case["runs"]["ctrkit"]
+        service = run["service_statuses"]
+        assert set(run["statuses"]) == {"200"} and set(service) <= {"200", "499"}, (key, run)
+        assert run["requests"] == run["ok"] > 0 and run["seconds"] > 1.9, (key, run)
+        if case["generator"] == "h2load":  # gRPC: answers are the service's; h2load read about as many
+            assert case["protocol"] == "tf_grpc"
+            assert run["ok"] == service["200"] and service.get("499", 0) == run["stopped_in_flight"]
+            assert run["http_statuses"] == {"200": run["received"]}
+            assert abs(run["received"] - run["ok"]) <= case["concurrency"]
+        else:  # REST: wrk's answers, each one answered by the service (and the few in flight when wrk stopped)
+            assert run["ok"] <= service["200"] <= run["ok"] + case["concurrency"], (key, run)
+        assert _close(run["req_per_s"], run["ok"] / run["seconds"])
+        assert _close(run["rows_per_s"], run["req_per_s"] * case["rows"])
+        lat = run["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        cpu = run["cpu_cores"]
+        assert set(cpu) == {case["generator"], "ctrkit", "naive", "machine"}
+        assert 0 < cpu[case["generator"]] <= 1.05 and cpu["ctrkit"] > 0
+    assert "h2load (one thread) used at most" in printed
+    assert printed.count("| 100 rows, TensorFlow Serving gRPC, 32 concurrent") == 1  # in the cases table
+
+    # the targets: every figure of the issues' tables, computed from the figures above
     targets = {t["figure"]: t for t in report["targets"]}
-    assert len(targets) == 11
+    assert len(targets) == 14
     one = cases["1row_1conn"]["runs"]
     p50_ratio = targets["1 row, 1 connection: p50, ctrkit / naive peer"]["values"][0]
     assert _close(p50_ratio, one["ctrkit"][0]["latency_ms"]["p50"] / one["naive"][0]["latency_ms"]["p50"])
@@ -95,11 +128,23 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     raw_ratio = targets["100 rows (row form), 32 connections: rows/s / raw best"]["values"][0]
     assert _close(raw_ratio, rows["rows_per_s"] / report["raw_best"]["rows_per_s"])
     assert len(targets["100 rows (row and column forms), 32 connections: p99 / p50"]["values"]) == 2
+    for figure, key in (("100 rows over OIP REST with binary tensors, 32 concurrent: rows/s / raw best",
+                         "oip_binary_100rows_32"),
+                        ("100 rows over TensorFlow Serving gRPC, 32 concurrent: rows/s / raw best",
+                         "tf_grpc_100rows_32")):
+        [value] = targets[figure]["values"]
+        assert _close(value, protocols[key]["runs"]["ctrkit"][0]["rows_per_s"] / report["raw_best"]["rows_per_s"])
+    [grpc], [json_twin] = protocols["tf_grpc_1row_1"]["runs"]["ctrkit"], protocols["json_1row_1"]["runs"]["ctrkit"]
+    [value] = targets["1 row over TensorFlow Serving gRPC, 1 concurrent: p50 / the same over REST JSON"]["values"]
+    assert _close(value, grpc["latency_ms"]["p50"] / json_twin["latency_ms"]["p50"])
     for target in targets.values():  # met when every run meets it
         met = [v is not None and (v <= target["limit"] if target["op"] == "<=" else v >= target["limit"])
                for v in target["values"]]
         assert target["status"] == ("met" if all(met) else "not met" if not any(met) else
                                     f"partly ({sum(met)} of {len(met)} runs)")
+    # a run without the protocol cases (--no-protocols) says their figures were not measured
+    without = {t["figure"]: t for t in evaluate_targets({**report, "protocols": None})}
+    assert [f for f, t in without.items() if t["status"] == "not measured"] == list(targets)[8:11]
 
     # overload: statuses from wrk, rows/s answered 200 from them, the probes against the service's deadline
     overload = report["overload"]
@@ -126,13 +171,25 @@ def test_bench_without_wrk_names_the_package(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@needs_wrk
+def test_bench_without_h2load_names_the_package(tmp_path, monkeypatch, capsys):
+    (tmp_path / "wrk").symlink_to(shutil.which("wrk"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert bench.main(["--out", str(tmp_path / "out")]) == 2
+    message = capsys.readouterr().err
+    assert "h2load" in message and "apt-get install nghttp2-client" in message and "--no-protocols" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_bench_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--port", "--host", "--seconds", "--rounds", "--overload-seconds", "--model-dir"):
+    for option in ("--port", "--host", "--seconds", "--rounds", "--overload-seconds", "--model-dir",
+                   "--protocols, --no-protocols"):
         assert option in text
     assert "(default: 8100)" in text and "(default: 127.0.0.1)" in text and "(default: 20)" in text
+    assert "nghttp2-client" in text and "(default: True)" in text  # the protocol cases, on unless --no-protocols
 
 
 def test_naive_peer_scores_like_the_bundle(tiny_bundle):
@@ -175,3 +232,46 @@ def test_case_bodies(tiny_bundle):
     for body, twin in zip(ranking, twins):
         assert twin["instances"] == [{**body["context"], **c} for c in body["candidates"]]
     assert BodyFactory(spec, count=3).bodies("rows", 5) == factory.bodies("rows", 5)  # reproducible
+
+
+def test_protocol_case_bodies(tiny_bundle):
+    predict_pb2 = pytest.importorskip("tensorflow_serving.apis.predict_pb2")
+
+    spec = json.loads((tiny_bundle / "feature_spec.json").read_text())
+    factory = BodyFactory(spec, count=3)
+    bodies = {case.key: case_bodies(case, spec, factory, "criteo_deepfm") for case in protocol_cases()}
+    # OIP bodies rotate, each a JSON header of its length then the tensors, 100 rows each
+    oip = bodies["oip_binary_100rows_32"]
+    assert len({b.content for b in oip}) == 3
+    for body in oip:
+        assert body.headers["Content-Type"] == "application/octet-stream"
+        header = json.loads(body.content[:int(body.headers["Inference-Header-Content-Length"])])
+        assert {i["name"] for i in header["inputs"]} == {"C1", "C2", "C3", "C4", "I1", "I2", "I3"}
+        assert all(i["shape"] == [100] for i in header["inputs"])
+    # gRPC: one framed PredictRequest each (h2load sends one body); the JSON twin sends the 1-row call's row
+    for key, rows in (("tf_grpc_100rows_32", 100), ("tf_grpc_1row_1", 1)):
+        [frame] = bodies[key]
+        assert frame.headers == {"content-type": "application/grpc", "te": "trailers"}
+        assert int.from_bytes(frame.content[1:5], "big") == len(frame.content) - 5
+        request = predict_pb2.PredictRequest.FromString(frame.content[5:])
+        assert request.model_spec.name == "criteo_deepfm"
+        assert {name: [d.size for d in t.tensor_shape.dim] for name, t in request.inputs.items()} == {
+            name: [rows] for name in ("C1", "C2", "C3", "C4", "I1", "I2", "I3")}
+    request = predict_pb2.PredictRequest.FromString(bodies["tf_grpc_1row_1"][0].content[5:])
+    [json_body] = bodies["json_1row_1"]
+    [row] = json.loads(json_body.content)["instances"]
+    assert {name: request.inputs[name].string_val[0].decode() for name in ("C1", "C2", "C3", "C4")} == {
+        name: row[name] for name in ("C1", "C2", "C3", "C4")}
+    floats = {name: np.frombuffer(request.inputs[name].tensor_content, "<f4")[0] for name in ("I1", "I2", "I3")}
+    assert floats == pytest.approx({name: row[name] for name in ("I1", "I2", "I3")})
+
+
+def test_bench_grpc_port():
+    parse = bench.build_parser().parse_args
+    assert bench.grpc_port_for(parse(["--no-protocols"])) == 0  # no gRPC server without the protocol cases
+    args = parse(["--port", "8100"])
+    port = bench.grpc_port_for(args)
+    assert port not in (0, 8100, 8101) and not port_in_use("127.0.0.1", port)
+    assert bench.grpc_port_for(parse(["--serve-arg=--grpc-port=9123"])) == 9123  # a serve option names it
+    with pytest.raises(SystemExit, match="--no-protocols"):
+        bench.grpc_port_for(parse(["--serve-arg=--grpc-port=0"]))

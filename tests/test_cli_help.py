@@ -21,7 +21,7 @@ SCRIPTS = sorted(
     for folder in ("examples", "benchmarks")
     for p in (ROOT / folder).glob("*.py")
 )
-MODULES = ["loadtest.protocol_bench", "loadtest.naive_server"]
+MODULES = ["loadtest.naive_server"]
 COMMANDS = ["train", "serve", "bench"]
 
 

@@ -236,29 +236,3 @@ def test_grpc_calls_are_counted_under_their_own_endpoints(server, channel, trito
     text = httpx.get(f"{server.url}/metrics").text
     for endpoint in ("tf_grpc_predict", "oip_grpc_infer"):
         assert metric_value(text, "ctrkit_requests_total", endpoint=endpoint, status="200", version="1") >= 1
-
-
-def test_compiled_load_generators_drive_both_binary_protocols(server, deepfm_bundle, tmp_path):
-    import shutil
-
-    from loadtest.binary_bodies import grpc_frame, oip_binary_request, tf_predict_request
-    from loadtest.protocol_load import grpc_load, http_load
-
-    if shutil.which("h2load") is None or shutil.which("wrk") is None:
-        pytest.skip("h2load (nghttp2-client) or wrk is not installed")
-    rows = tensor_rows(make_rows(np.random.default_rng(39), 20))
-    columns = {name: [row[name] for row in rows] for name in rows[0]}
-    spec = deepfm_bundle.spec
-
-    def answered(endpoint):
-        return metric_value(httpx.get(f"{server.url}/metrics").text, "ctrkit_requests_total", endpoint=endpoint,
-                            status="200", model="deepfm", version="1")
-
-    before = answered("tf_grpc_predict")
-    frame = grpc_frame(tf_predict_request(spec, columns, "deepfm"))
-    result = grpc_load(server.grpc, "/tensorflow.serving.PredictionService/Predict", frame, 4, 1, tmp_path, 0.2)
-    assert result["requests"] > 0 and result["p50_ms"] > 0 and 0 <= result["generator_cores"] < 2
-    assert answered("tf_grpc_predict") - before >= result["requests"]  # each one answered 200 by the service
-    body, headers = oip_binary_request(spec, columns)
-    result = http_load(f"{server.url}/v2/models/deepfm/infer", body, headers, 2, 1, tmp_path, 0)
-    assert result["requests"] > 0 and result["errors"] == 0
