@@ -82,4 +82,4 @@ bench-deepctr: $(VENV)/.installed-serve
 	$(BIN)/python benchmarks/vs_deepctr.py
 
 clean:
-	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-*
+	rm -rf $(VENV) models/*/[0-9]* models/*/.tmp-* models/*/serving.json models/*/.serving.lock

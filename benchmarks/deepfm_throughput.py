@@ -54,9 +54,11 @@ def _packed_inputs(bundle, features: dict[str, np.ndarray], rows: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 4096])
+    parser.add_argument("--rows", type=int, default=200_000, metavar="N",
+                        help="synthetic Criteo-like rows to train on (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=1, metavar="N", help="training epochs (default: %(default)s)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 1024, 4096], metavar="ROWS",
+                        help="rows per inference call, timed in turn (default: 1 64 1024 4096)")
     args = parser.parse_args()
 
     spec = TrainingSpec.load(ROOT / "models" / "criteo_deepfm" / "spec.yaml")

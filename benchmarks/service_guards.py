@@ -188,7 +188,8 @@ def connection_guard(rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=7, metavar="N",
+                        help="rounds of each measurement; medians are compared (default: %(default)s)")
     args = parser.parse_args()
     repeated_keys(args.rounds)
     connection_guard(args.rounds)

@@ -169,8 +169,9 @@ def _result(process: subprocess.Popen) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--rows", type=int, default=100_000, metavar="N",
+                        help="Criteo-like rows written and trained on (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=1024, metavar="N", help="rows per batch (default: %(default)s)")
     parser.add_argument("--run", choices=SOURCES, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--read", action="store_true", help=argparse.SUPPRESS)

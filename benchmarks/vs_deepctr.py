@@ -328,11 +328,14 @@ def report(results: list[dict], models) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=500_000, help="training rows")
-    parser.add_argument("--test-rows", type=int, default=100_000, help="test rows")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--id-space", type=int, default=1, help="id space of the large Criteo columns, times their distinct values")
+    parser.add_argument("--rows", type=int, default=500_000, metavar="N", help="training rows (default: %(default)s)")
+    parser.add_argument("--test-rows", type=int, default=100_000, metavar="N", help="test rows (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, metavar="N",
+                        help="rounds; each runs every model with both libraries (default: %(default)s)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                        help=f"models to compare (default: {' '.join(MODELS)})")
+    parser.add_argument("--id-space", type=int, default=1, metavar="K",
+                        help="id space of the large Criteo columns, times their distinct values (default: %(default)s)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--library", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)

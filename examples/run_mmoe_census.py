@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10, metavar="N", help="training epochs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=2020, help="seed of the synthetic rows and the split (default: %(default)s)")
     parser.add_argument("--model", choices=sorted(MULTITASK_MODELS), default="MMOE",
-                        help="the multi-task model (ESMM's second task is read as click-and-conversion)")
+                        help="the multi-task model (ESMM's second task is read as click-and-conversion; default: %(default)s)")
     args = parser.parse_args(argv)
 
     data = add_labels(load(args))

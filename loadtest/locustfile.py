@@ -56,18 +56,18 @@ def _options(parser: Any) -> None:
     group.add_argument("--ctr-models", env_var="LOCUST_CTR_MODELS", default="",
                        help="models to load, name[=weight],... (default: every served model, equal weights)")
     group.add_argument("--rows-per-request", env_var="LOCUST_ROWS_PER_REQUEST", default="100",
-                       help="candidate rows per request: N or LOW-HIGH")
+                       help="candidate rows per request: N or LOW-HIGH (default: 100)")
     group.add_argument("--request-form", env_var="LOCUST_REQUEST_FORM", default="mixed",
-                       choices=["rows", "columns", "mixed"], help="body form: instances rows, inputs columns, or both")
+                       choices=["rows", "columns", "mixed"], help="body form: instances rows, inputs columns, or both (default: mixed)")
     group.add_argument("--feature-spec", env_var="LOCUST_FEATURE_SPEC", default="",
                        help="comma-separated feature_spec.json files or version directories (when the service "
-                            "offers no metadata)")
+                            "offers no metadata; default: none)")
     group.add_argument("--zipf-exponent", env_var="LOCUST_ZIPF_EXPONENT", type=float, default=1.1,
-                       help="skew of categorical feature values")
+                       help="skew of categorical feature values (default: 1.1)")
     group.add_argument("--body-pool", env_var="LOCUST_BODY_POOL", type=int, default=64,
-                       help="bodies prepared per model and form (0: a new body per request)")
+                       help="bodies prepared per model and form (0: a new body per request; default: 64)")
     group.add_argument("--think-time", env_var="LOCUST_THINK_TIME", type=float, default=0.0,
-                       help="longest pause of a user between two requests, in seconds")
+                       help="longest pause of a user between two requests, in seconds (default: 0)")
 
 
 # -- the served models and their feature specs ---------------------------------------
