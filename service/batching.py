@@ -47,6 +47,8 @@ Outputs = dict[str, np.ndarray]
 _QUEUED, _TAKEN, _DONE = 0, 1, 2
 # share of the queue kept for requests of at most 1/16 of it
 _SMALL_RESERVE = 0.25
+# Queue entries a batch looks through for works that fit beside those it took from the front.
+_SCAN = 256
 
 
 class ModelCallFailed(Exception):
@@ -136,7 +138,7 @@ class Batcher:
         name: str = "model",
         max_batch_rows: int = 1024,
         batch_timeout_s: float = 0.001,
-        max_queue_rows: int = 16384,
+        max_queue_rows: int = 8192,
         workers: int = 1,
         observer: BatchObserver | None = None,
     ) -> None:
@@ -278,16 +280,16 @@ class Batcher:
         self._kick()
 
     def _take(self) -> _Batch:
+        """The next call's works: from the head of the queue in order, then, once the next one does not
+        fit, later ones that still fit (so small requests are not held behind large ones); works past
+        their deadline are dropped on the way."""
         batch = _Batch()
         now = time.monotonic()
-        while self._queue:
-            work = self._queue[0]
-            if work.state != _QUEUED:
-                self._queue.popleft()
-                continue
-            if batch.works and batch.rows + work.rows > self.max_batch_rows:
+        for seen, work in enumerate(self._queue):
+            if batch.rows >= self.max_batch_rows or (seen >= _SCAN and batch.works):
                 break
-            self._queue.popleft()
+            if work.state != _QUEUED or (batch.works and batch.rows + work.rows > self.max_batch_rows):
+                continue
             self._queued_rows -= work.rows
             if now >= work.deadline:
                 work.state = _DONE
@@ -301,6 +303,7 @@ class Batcher:
             batch.rows += work.rows
             if self._observer is not None:
                 self._observer.queue_wait(now - work.enqueued)
+        self._head()  # drops the taken and finished works at the front
         return batch
 
     def _start(self, batch: _Batch) -> None:

@@ -268,12 +268,8 @@ class Decoder:
         if isinstance(candidates, list):
             n = len(candidates)
             rows = list(map(vars, candidates))
-            columns: dict[str, Any] = {}
-            for f in self.features:
-                values = [row[f.name] for row in rows]
-                if all(v is None for v in values):
-                    continue
-                columns[f.name] = values
+            sent = set().union(*(c.model_fields_set for c in candidates))
+            columns: dict[str, Any] = {f.name: [row[f.name] for row in rows] for f in self.features if f.name in sent}
         else:
             columns = {k: v for k, v in vars(candidates).items() if v is not None}
             sizes = {len(v) for v in columns.values()}
@@ -300,7 +296,7 @@ class Decoder:
                     sink.add(f.name, None, "missing required feature (give it in the context or in every candidate)",
                              "missing", loc=["body", "candidates", f.name])
                 continue
-            holes = [i for i, v in enumerate(values) if v is None]
+            holes = [i for i, v in enumerate(values) if v is None] if None in values else []
             if holes:
                 if f.required:
                     for i in holes:

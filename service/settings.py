@@ -83,14 +83,14 @@ class Settings(BaseSettings):
         "call runs (a request reaching an idle model runs at once).",
     )
     max_queue_rows: int = Field(
-        16384, ge=1, description="Rows waiting per model version before requests get 503."
+        8192, ge=1, description="Rows waiting per model version before requests get 503."
     )
     request_timeout_ms: float = Field(
         1000.0, gt=0, description="Deadline of a prediction request; past it the answer is 504."
     )
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1, description="Largest request body (413 above).")
     max_inflight_bytes: int = Field(
-        16 * 1024 * 1024, ge=1,
+        2 * 1024 * 1024, ge=1,
         description="Bytes of request bodies read and parsed at once; a request whose declared size does not fit "
         "gets 503 before its body is read.",
     )

@@ -91,6 +91,33 @@ def test_requests_arriving_during_a_call_share_the_next_call_and_get_their_own_r
     assert model.calls == [1, sum(sizes)]  # everything that waited went into one call
 
 
+def test_a_small_request_is_not_held_behind_large_ones():
+    gate = threading.Event()
+    model = Model(gate=gate)
+
+    async def main():
+        batcher = Batcher(model, max_batch_rows=8, batch_timeout_s=0, max_queue_rows=1000)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(packed(0, 1), 1, later()))
+        await wait_started(model)
+        large = [asyncio.ensure_future(batcher.submit(packed(100 * (i + 1), 6), 6, later())) for i in range(3)]
+        await asyncio.sleep(0.01)
+        small = asyncio.ensure_future(batcher.submit(packed(900, 1), 1, later()))
+        await asyncio.sleep(0.01)
+        gate.set()
+        results = await asyncio.gather(first, *large, small)
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    for i, out in enumerate(results[1:4]):
+        np.testing.assert_array_equal(out["ctr"], np.arange(100 * (i + 1), 100 * (i + 1) + 6) * 2)
+    np.testing.assert_array_equal(results[4]["ctr"], [1800])
+    # The 1-row request, queued last, joins the first call after the running one (6 + 1 rows fit in 8);
+    # first come first served would have left it for the fourth.
+    assert model.calls == [1, 7, 6, 6]
+
+
 def test_request_larger_than_a_batch_is_split_and_reassembled_in_order():
     model = Model()
 
