@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from loadtest.bundles import export_criteo_deepfm
 from loadtest.cases import BodyFactory, standard_cases
 from loadtest.protocols import case_bodies, protocol_cases
 from loadtest.report import evaluate_targets
-from loadtest.servers import free_port, port_in_use
+from loadtest.servers import port_in_use
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk)")
 needs_h2load = pytest.mark.skipif(shutil.which("h2load") is None,
@@ -30,9 +32,14 @@ def tiny_bundle(tmp_path_factory):
 
 
 def _two_free_ports() -> int:
-    for _ in range(50):
-        port = free_port()
-        if port < 65535 and not port_in_use("127.0.0.1", port + 1):
+    # Below the kernel's ephemeral range: there, the next port may become another test's client socket
+    # between this check and the bench's second server binding it.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) if Path(
+        "/proc/sys/net/ipv4/ip_local_port_range").exists() else 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, max(10002, low - 2))
+        if not port_in_use("127.0.0.1", port) and not port_in_use("127.0.0.1", port + 1):
             return port
     raise RuntimeError("no two consecutive free ports")
 
