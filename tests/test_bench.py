@@ -95,7 +95,8 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
             assert set(cpu) == {"wrk", "ctrkit", "naive", "machine"}
             assert 0 < cpu["wrk"] <= 1.05  # one thread
             assert cpu[server] > 0
-            assert cpu["machine"] + 0.05 >= cpu["wrk"] + cpu["ctrkit"] + cpu["naive"]
+            # the machine's /proc/stat and the processes' own counters are sampled differently (a few % apart in a VM)
+            assert cpu["machine"] * 1.1 + 0.05 >= cpu["wrk"] + cpu["ctrkit"] + cpu["naive"]
 
     # the binary protocols, ctrkit only: every answer counted by the service under the case's endpoint
     assert report["protocols"]["h2load"]["version"].startswith("h2load")
