@@ -23,7 +23,7 @@ import inspect
 from pathlib import Path
 
 from ctrkit import models
-from ctrkit.data import make_criteo, sample_file
+from ctrkit.data import make_criteo, sample_or_synthetic
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 import keras
 import pandas as pd
@@ -58,16 +58,8 @@ def build(name, linear_feature_columns, dnn_feature_columns):
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
-    rows = args.synthetic
-    if rows is None:
-        path = args.data or sample_file(SAMPLE)
-        if path is not None:
-            if not path.is_file():
-                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
-            return pd.read_csv(path)
-        rows = SYNTHETIC_ROWS
-        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_criteo)")
-    return make_criteo(rows, seed=0).frame
+    return sample_or_synthetic(SAMPLE, args.data, args.synthetic, pd.read_csv,
+                               lambda n: make_criteo(n, seed=0).frame, SYNTHETIC_ROWS)
 
 
 def main(argv: list[str] | None = None) -> None:

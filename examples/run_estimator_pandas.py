@@ -16,7 +16,7 @@ synthetic rows from `ctrkit.data.make_criteo`.
 import argparse
 from pathlib import Path
 
-from ctrkit.data import make_criteo, sample_file
+from ctrkit.data import make_criteo, sample_or_synthetic
 from ctrkit.data.dataset import train_valid_split
 from ctrkit.data.metrics import log_loss, roc_auc_score
 from ctrkit.estimator import DeepFMEstimator, RunConfig
@@ -42,16 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
-    rows = args.synthetic
-    if rows is None:
-        path = args.data or sample_file(SAMPLE)
-        if path is not None:
-            if not path.is_file():
-                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
-            return pd.read_csv(path)
-        rows = SYNTHETIC_ROWS
-        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_criteo)")
-    return make_criteo(rows, seed=0).frame
+    return sample_or_synthetic(SAMPLE, args.data, args.synthetic, pd.read_csv,
+                               lambda n: make_criteo(n, seed=0).frame, SYNTHETIC_ROWS)
 
 
 if __name__ == "__main__":

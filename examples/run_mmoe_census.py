@@ -20,7 +20,7 @@ import argparse
 import math
 from pathlib import Path
 
-from ctrkit.data import make_census, roc_auc_score, sample_file, train_valid_split
+from ctrkit.data import make_census, roc_auc_score, sample_or_synthetic, train_valid_split
 from ctrkit.feature_column import DenseFeat, SparseFeat, get_feature_names
 from ctrkit.models import ESMM, MMOE, PLE, SharedBottom
 import numpy as np
@@ -50,18 +50,10 @@ TASKS = ["label_income", "label_marital"]
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
-    rows = args.synthetic
-    if rows is None:
-        path = args.data or sample_file(SAMPLE)
-        if path is not None:
-            if not path.is_file():
-                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
-            # The sample's first column is the row id; with one name fewer than
-            # fields, pandas makes it the index.
-            return pd.read_csv(path, header=None, names=COLUMN_NAMES)
-        rows = SYNTHETIC_ROWS
-        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_census)")
-    return make_census(rows, seed=args.seed).frame.copy()
+    # The sample's first column is the row id; with one name fewer than fields, pandas makes it the index.
+    return sample_or_synthetic(SAMPLE, args.data, args.synthetic,
+                               lambda path: pd.read_csv(path, header=None, names=COLUMN_NAMES),
+                               lambda n: make_census(n, seed=args.seed).frame.copy(), SYNTHETIC_ROWS)
 
 
 def add_labels(data: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ctrkit.data import make_movielens, read_movielens, sample_file, train_valid_split
+from ctrkit.data import make_movielens, read_movielens, sample_or_synthetic, train_valid_split
 from ctrkit.feature_column import SparseFeat, get_feature_names
 from ctrkit.models import DeepFM
 import keras
@@ -29,16 +29,8 @@ TARGET = ["rating"]
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
-    rows = args.synthetic
-    if rows is None:
-        path = args.data or sample_file(SAMPLE)
-        if path is not None:
-            if not path.is_file():
-                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
-            return read_movielens(path)
-        rows = SYNTHETIC_ROWS
-        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_movielens)")
-    return make_movielens(rows, seed=args.seed).frame.copy()
+    return sample_or_synthetic(SAMPLE, args.data, args.synthetic, read_movielens,
+                               lambda n: make_movielens(n, seed=args.seed).frame.copy(), SYNTHETIC_ROWS)
 
 
 def label_encode(values: pd.Series) -> np.ndarray:

@@ -26,7 +26,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from ctrkit.data import make_movielens, read_movielens, sample_file, write_vocabulary
+from ctrkit.data import make_movielens, read_movielens, sample_file, sample_or_synthetic, write_vocabulary
 from ctrkit.feature_column import SparseFeat, VarLenSparseFeat, get_feature_names
 from ctrkit.models import DeepFM
 import keras
@@ -42,16 +42,8 @@ TARGET = ["rating"]
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
     """The rows: `--synthetic N`, `--data PATH`, DeepCTR's sample, or synthetic rows without it."""
-    rows = args.synthetic
-    if rows is None:
-        path = args.data or sample_file(SAMPLE)
-        if path is not None:
-            if not path.is_file():
-                raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
-            return read_movielens(path)
-        rows = SYNTHETIC_ROWS
-        print(f"no {SAMPLE} in $CTRKIT_SAMPLE_DATA or ../shared/data: using {rows:,} synthetic rows (make_movielens)")
-    return make_movielens(rows, seed=args.seed).frame.copy()
+    return sample_or_synthetic(SAMPLE, args.data, args.synthetic, read_movielens,
+                               lambda n: make_movielens(n, seed=args.seed).frame.copy(), SYNTHETIC_ROWS)
 
 
 def label_encoded(data: pd.DataFrame, weighted: bool, seed: int):

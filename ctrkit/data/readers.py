@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +61,35 @@ def sample_file(name: str) -> Path | None:
     if folder is None or not (folder / name).is_file():
         return None
     return folder / name
+
+
+def sample_or_synthetic(
+    sample: str,
+    data: Path | None,
+    synthetic: int | None,
+    read: Callable[[Path], pd.DataFrame],
+    make: Callable[[int], pd.DataFrame],
+    default_rows: int,
+) -> pd.DataFrame:
+    """The rows an example trains on: `make(synthetic)` when `--synthetic N`
+    was given, else `read(data)` for `--data PATH`, else `read` of DeepCTR's
+    sample file `sample` where it is (`sample_file`), else `make(default_rows)`
+    after one line saying so. A `--data` file that does not exist ends the
+    program with a message naming it.
+
+        >>> sample_or_synthetic("no_such_sample.txt", None, 3, pd.read_csv,
+        ...                     lambda n: pd.DataFrame({"x": range(n)}), 10).shape
+        (3, 1)
+    """
+    if synthetic is not None:
+        return make(synthetic)
+    path = data or sample_file(sample)
+    if path is None:
+        print(f"no {sample} in ${SAMPLE_DATA_ENV} or ../shared/data: using {default_rows:,} synthetic rows")
+        return make(default_rows)
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: pass --data PATH, or --synthetic N for synthetic rows")
+    return read(path)
 
 
 def _first_line(path: PathLike) -> str:
