@@ -376,6 +376,13 @@ class Model:
         return info
 
 
+
+def _no_version(name: str, version: int, model: Model) -> ModelNotFound:
+    """The 404 for a version ``model`` does not have, listing those it has."""
+    known = sorted(model.versions)
+    return ModelNotFound(f"model {name!r} has no version {version}; known versions: "
+                         f"{', '.join(map(str, known)) or 'none'}", known=known)
+
 class ModelRegistry:
     """Finds, loads, warms up and serves the versions of every model in a repository.
 
@@ -700,11 +707,7 @@ class ModelRegistry:
             model = self._model(name)
         mv = model.versions.get(version)
         if mv is None:
-            raise ModelNotFound(
-                f"model {name!r} has no version {version}; known versions: "
-                f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
-                known=sorted(model.versions),
-            )
+            raise _no_version(name, version, model)
         return model, mv
 
     # -- loading -------------------------------------------------------------------
@@ -896,11 +899,7 @@ class ModelRegistry:
         for v, weight in sorted(split.items()):
             mv = model.versions.get(v)
             if mv is None:
-                raise ModelNotFound(
-                    f"model {name!r} has no version {v}; known versions: "
-                    f"{', '.join(map(str, sorted(model.versions))) or 'none'}",
-                    known=sorted(model.versions),
-                )
+                raise _no_version(name, v, model)
             if weight > 0:
                 if not mv.loaded:
                     raise Conflict(
