@@ -131,6 +131,8 @@ class Decoder:
         self._lengths = [f for f in features if f.kind == "length"]
         self._weights = [f for f in features if f.kind == "weight"]
         self._colon_free = colon_free([*self.input_names, *(f.default for f in features)])
+        # no lists, lengths or weights: a ranking request's candidates can be built like rows
+        self._scalars_only = all(not g.lists for g in self._groups) and not self._lengths and not self._weights
 
     # -- entry points -------------------------------------------------------------
     def decode(self, body: bytes, tf_serving: bool = False) -> Decoded:
@@ -264,6 +266,10 @@ class Decoder:
 
     def _ranking(self, context: BaseModel, candidates: Any) -> tuple[dict[str, np.ndarray], int]:
         shared = {k: v for k, v in vars(context).items() if v is not None} if context is not None else {}
+        if isinstance(candidates, list) and self._scalars_only:
+            built = self._ranking_rows(shared, candidates)
+            if built is not None:
+                return built
         sink = _Sink("candidates")
         if isinstance(candidates, list):
             n = len(candidates)
@@ -308,6 +314,42 @@ class Decoder:
         packed, lengths = self._columns_into(columns, n, sink, shared)
         self._check_companions(packed, lengths, sink, [columns.get(f.name, shared.get(f.name)) for f in self._lengths])
         return self._done(packed, n, sink)
+
+    def _ranking_rows(self, shared: dict[str, Any], candidates: list[BaseModel]) -> tuple[dict[str, np.ndarray], int] | None:
+        """The usual ranking request, built like the row form: every candidate sends the same scalar
+        features, none of them null or also in the context, and every other feature is in the context
+        or has a default. Each group's matrix is one ``np.array`` over the candidates' values with the
+        context's values written across it. None for anything else (the general path then builds the
+        request or names its problems)."""
+        sent = candidates[0].model_fields_set
+        if any(c.model_fields_set != sent for c in candidates) or not sent.isdisjoint(shared):
+            return None
+        rows = list(map(vars, candidates))
+        n = len(rows)
+        packed: dict[str, np.ndarray] = {}
+        for g in self._groups:
+            own = [(f, off) for f, off in g.scalars if f.name in sent]
+            m = np.empty((n, g.width), dtype=g.dtype)
+            if own:
+                values = list(map(itemgetter(*(f.name for f, _ in own)), rows))
+                if len(own) == 1:
+                    if None in values:
+                        return None
+                else:
+                    if any(None in v for v in values):
+                        return None
+                m[:, [off for _, off in own]] = np.array(values, dtype=g.dtype).reshape(n, len(own))
+            for f, off in g.scalars:
+                if f.name in sent:
+                    continue
+                if f.name in shared:
+                    m[:, off] = shared[f.name]
+                elif f.has_default:
+                    m[:, off] = f.default
+                else:
+                    return None  # missing: the general path names it
+            packed[g.name] = m
+        return packed, n
 
     # -- errors -------------------------------------------------------------------------
     def _failure(self, body: bytes, errors: list[dict[str, Any]], tf_serving: bool) -> PayloadError:

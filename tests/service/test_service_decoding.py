@@ -93,6 +93,47 @@ def test_rows_columns_and_ranking_build_the_same_padded_matrices(decoder):
     assert by_rows["vec"].shape == (2, 3)
 
 
+SCALAR_SPEC = {**SPEC, "features": [f for f in SPEC["features"] if f["name"] in ("C1", "user_id", "I1")] + [
+    {"name": "C2", "kind": "sparse", "dtype": "string", "vocabulary_size": 1000, "use_hash": True,
+     "vocabulary": None, "default": None},
+    {"name": "I2", "kind": "dense", "dtype": "float32", "dimension": 1, "default": None},
+]}
+
+
+def test_ranking_of_scalar_features_builds_the_rows_matrices_whatever_the_candidates_send():
+    # scalar features only: the usual ranking request is built like the row form, the others as before
+    features = parse_features(SCALAR_SPEC)
+    decoder = Decoder(features, PackedLayout.from_entries(SCALAR_SPEC["features"]),
+                      build_schemas("m", 1, features, ["ctr"], 10))
+    rows = [{"C1": "a", "user_id": 3, "I1": 0.5, "C2": "p", "I2": 1.5},
+            {"C1": "bb", "user_id": 119, "I1": -2.0, "C2": "q", "I2": -1.0},
+            {"C1": "", "user_id": 0, "I1": 0.0, "C2": "r", "I2": 0.25}]
+    context = {"user_id": 7, "C2": "ctx"}
+    cases = {
+        "every candidate sends the same": [{"C1": r["C1"], "I1": r["I1"], "I2": r["I2"]} for r in rows],
+        "defaults left out": [{"I2": r["I2"]} for r in rows],
+        "one candidate leaves a default out": [{"C1": "a", "I1": 0.5, "I2": 1.5}, {"I2": -1.0}, {"C1": "", "I2": 0.25}],
+    }
+    for name, candidates in cases.items():
+        expected = [{"C1": "", "I1": 0.0, **c, **context} for c in candidates]
+        by_rows, n = columns_of(decoder, {"instances": expected})
+        by_ranking, k = columns_of(decoder, {"context": context, "candidates": candidates})
+        assert n == k == 3, name
+        for feature in decoder.input_names:
+            np.testing.assert_array_equal(by_ranking[feature], by_rows[feature], err_msg=name)
+            assert by_ranking[feature].dtype == by_rows[feature].dtype, name
+    # problems are still named by feature and row
+    null = [{"I2": 1.0}, {"I2": None}, {"I2": 2.0}]
+    [item] = errors_of(decoder, {"context": context, "candidates": null}).errors
+    assert item["feature"] == "I2" and item["row"] == 1 and item["msg"].endswith("missing required feature")
+    missing = [{"I1": 1.0}] * 3
+    [item] = errors_of(decoder, {"context": context, "candidates": missing}).errors
+    assert item["feature"] == "I2" and "give it in the context or in every candidate" in item["msg"]
+    both = [{"I2": 1.0, "C2": "x"}] * 3
+    [item] = errors_of(decoder, {"context": context, "candidates": both}).errors
+    assert item["feature"] == "C2" and "context and in the candidates" in item["msg"]
+
+
 def test_matrices_follow_the_packed_layout(decoder):
     decoded = decoder.decode(encode({"instances": ROWS}))
     assert set(decoded.packed) == {"strings", "ints", "floats"}
