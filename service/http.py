@@ -59,6 +59,11 @@ def header(scope: dict[str, Any], name: bytes) -> bytes | None:
     return None
 
 
+def _too_large(limit: int) -> PayloadError:
+    """The 413 of a body above ``limit`` bytes."""
+    return PayloadError.single(f"request body larger than {limit} bytes", "too_large", ("body",), status_code=413)
+
+
 def declared_length(scope: dict[str, Any], limit: int) -> int | None:
     """The ``Content-Length`` of a request; 400 when malformed, 413 above ``limit``."""
     value = header(scope, b"content-length")
@@ -69,7 +74,7 @@ def declared_length(scope: dict[str, Any], limit: int) -> int | None:
                                   status_code=400)
     length = int(value)
     if length > limit:
-        raise PayloadError.single(f"request body larger than {limit} bytes", "too_large", ("body",), status_code=413)
+        raise _too_large(limit)
     return length
 
 
@@ -78,6 +83,8 @@ async def read_body(receive: Receive, limit: int, deadline: float) -> bytes:
     (a ``time.monotonic()`` instant), :class:`ClientGone` if the client disconnects."""
     message = await receive()
     body = message.get("body", b"")
+    if len(body) > limit:  # a body without Content-Length may arrive whole in the first message
+        raise _too_large(limit)
     if not message.get("more_body", False):
         if message["type"] == "http.disconnect":
             raise ClientGone()
@@ -93,8 +100,7 @@ async def read_body(receive: Receive, limit: int, deadline: float) -> bytes:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    raise PayloadError.single(f"request body larger than {limit} bytes", "too_large", ("body",),
-                                              status_code=413)
+                    raise _too_large(limit)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return b"".join(chunks)

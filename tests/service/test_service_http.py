@@ -148,6 +148,30 @@ def test_too_many_rows_and_too_large_bodies(deepfm_repo):
         assert answer.status_code == 422 and "too many rows: 21 > 20" in answer.text
 
 
+def test_a_body_without_length_is_bounded_however_it_arrives():
+    # uvicorn hands over what it has buffered: a streamed body can come whole in the first message
+    from service.errors import PayloadError
+    from service.http import read_body
+
+    def receiving(*messages):
+        queue = list(messages)
+
+        async def receive():
+            return queue.pop(0)
+        return receive
+
+    deadline = time.monotonic() + 5
+    whole = receiving({"type": "http.request", "body": b"x" * 101, "more_body": False})
+    in_parts = receiving({"type": "http.request", "body": b"x" * 60, "more_body": True},
+                         {"type": "http.request", "body": b"x" * 41, "more_body": False})
+    for receive in (whole, in_parts):
+        with pytest.raises(PayloadError) as info:
+            asyncio.run(read_body(receive, 100, deadline))
+        assert info.value.status_code == 413 and "larger than 100 bytes" in info.value.errors[0]["msg"]
+    fits = receiving({"type": "http.request", "body": b"x" * 100, "more_body": False})
+    assert asyncio.run(read_body(fits, 100, deadline)) == b"x" * 100
+
+
 def test_concurrent_mixed_requests_are_batched_and_never_mixed(deepfm_repo, deepfm_bundle):
     rng = np.random.default_rng(6)
     sizes = rng.integers(1, 301, 200).tolist()
