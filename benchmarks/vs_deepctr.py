@@ -77,8 +77,8 @@ def _feature_columns(lib, meta: dict):
     return columns
 
 
-def _build(lib, model_name: str, columns: list, meta: dict):
-    common = dict(dnn_hidden_units=SETTINGS["dnn_hidden_units"], seed=SETTINGS["seed"], task="binary")
+def _build(lib, model_name: str, columns: list, meta: dict, seed: int = SETTINGS["seed"]):
+    common = dict(dnn_hidden_units=SETTINGS["dnn_hidden_units"], seed=seed, task="binary")
     if model_name == "DeepFM":
         return lib.models.DeepFM(columns, columns, **common)
     if model_name == "DCN":
@@ -114,11 +114,10 @@ def worker(args) -> None:
     x_test = {name: test[name] for name in names}
     y_train = train["label"]
 
-    SETTINGS["seed"] = args.seed
     tf.random.set_seed(args.seed)
     np.random.seed(args.seed)
     columns = _feature_columns(lib, meta)
-    model = _build(lib, args.model, columns, meta)
+    model = _build(lib, args.model, columns, meta, args.seed)
     model.compile("adam", "binary_crossentropy", metrics=["binary_crossentropy"])
 
     rows = len(y_train)

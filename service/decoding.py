@@ -332,12 +332,8 @@ class Decoder:
             m = np.empty((n, g.width), dtype=g.dtype)
             if own:
                 values = list(map(itemgetter(*(f.name for f, _ in own)), rows))
-                if len(own) == 1:
-                    if None in values:
-                        return None
-                else:
-                    if any(None in v for v in values):
-                        return None
+                if None in values if len(own) == 1 else any(None in v for v in values):
+                    return None  # an explicit null: the general path names it
                 m[:, [off for _, off in own]] = np.array(values, dtype=g.dtype).reshape(n, len(own))
             for f, off in g.scalars:
                 if f.name in sent:

@@ -376,12 +376,12 @@ class Model:
         return info
 
 
-
 def _no_version(name: str, version: int, model: Model) -> ModelNotFound:
     """The 404 for a version ``model`` does not have, listing those it has."""
     known = sorted(model.versions)
     return ModelNotFound(f"model {name!r} has no version {version}; known versions: "
                          f"{', '.join(map(str, known)) or 'none'}", known=known)
+
 
 class ModelRegistry:
     """Finds, loads, warms up and serves the versions of every model in a repository.
