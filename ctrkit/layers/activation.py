@@ -69,10 +69,10 @@ class Dice(keras.layers.Layer):
         self._alpha_shape = tuple(units if i == axis else 1 for i in range(rank))
 
     def call(self, inputs, training=None):
-        normed = self.bn(inputs, training=training)
-        gate = ops.sigmoid(normed)
+        gate = ops.sigmoid(self.bn(inputs, training=training))
         alphas = ops.reshape(self.alphas, self._alpha_shape)
-        return alphas * (1.0 - gate) * inputs + gate * inputs
+        # alphas * (1 - gate) * x + gate * x, in fewer passes over x
+        return inputs * (alphas + (1.0 - alphas) * gate)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return input_shape

@@ -103,9 +103,18 @@ class DNN(keras.layers.Layer):
             self.activation_layers[i].build(layer_shape)
 
     def call(self, inputs, training=None):
-        x = inputs
+        if not self.hidden_units:
+            return inputs
+        return self.call_from_first_layer(ops.matmul(inputs, self.kernels[0]) + self.biases[0], training)
+
+    def call_from_first_layer(self, first, training=None):
+        """The network's output given `first`, the first layer's
+        pre-activation ``inputs @ kernels[0] + biases[0]``, for callers that
+        compute it in a cheaper way from the structure of their input."""
+        x = first
         for i in range(len(self.hidden_units)):
-            x = ops.matmul(x, self.kernels[i]) + self.biases[i]
+            if i > 0:
+                x = ops.matmul(x, self.kernels[i]) + self.biases[i]
             if self.use_bn:
                 x = self.bn_layers[i](x, training=training)
             x = self.activation_layers[i](x, training=training)

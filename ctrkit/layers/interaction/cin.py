@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from ctrkit.layers.activation import activation_layer, serialize_activation
@@ -88,6 +89,11 @@ class CIN(keras.layers.Layer):
                 f"embedding sizes, got shape {tuple(input_shape)}."
             )
         field_size, embedding_size = int(input_shape[1]), int(input_shape[2])
+        rows, cols = np.triu_indices(field_size)
+        fields = np.eye(field_size, dtype=self.compute_dtype)
+        self._pair_rows, self._pair_cols = fields[rows], fields[cols]
+        self._pair_index = (rows * field_size + cols).astype("int32")
+        self._pair_scale = np.where(rows == cols, 0.5, 1.0).astype(self.compute_dtype)[:, None]
         regularizer = keras.regularizers.L2(self.l2_reg) if self.l2_reg > 0 else None
         # Number of feature maps entering each layer: X^0 first, then the
         # part of each layer's output that is passed on.
@@ -109,23 +115,48 @@ class CIN(keras.layers.Layer):
             self._field_nums.append(size // 2 if self.split_half and i != last else size)
 
     def call(self, inputs, training=None):
+        # Field-major layout: a feature map is one row of batch * E values,
+        # so the outer products, the split and the pooling work on whole rows
+        # and each layer is a single (maps, products) @ (products, B * E)
+        # matrix product.
         field_size, embedding_size = inputs.shape[1], inputs.shape[2]
-        hidden = inputs
-        outputs = []
+        x0 = ops.reshape(ops.transpose(inputs, (1, 0, 2)), (field_size, -1))
+        hidden = x0
+        pooled = []
         last = len(self.layer_size) - 1
         for i, size in enumerate(self.layer_size):
-            # (batch, E, F * H_{k-1}): every product X^0[f, e] * X^{k-1}[h, e].
-            products = ops.einsum("bfe,bhe->befh", inputs, hidden)
-            products = ops.reshape(products, (-1, embedding_size, field_size * self._field_nums[i]))
-            maps = ops.matmul(products, self.filters[i]) + self.bias[i]
-            maps = self.activation_layers[i](maps, training=training)
-            maps = ops.transpose(maps, (0, 2, 1))  # (batch, size, E)
+            if i == 0:
+                # X^0 with itself: X^0[a] * X^0[b] == X^0[b] * X^0[a], so each
+                # unordered pair is formed once and meets the sum of its two
+                # filter rows, which halves the first layer's arithmetic.
+                # (The pairs are picked by one-hot matrix products: their
+                # gradient is a matrix product too, far cheaper than the
+                # scatter-add a gather's gradient needs.)
+                products = ops.matmul(self._pair_rows, x0) * ops.matmul(self._pair_cols, x0)
+                square = ops.reshape(self.filters[0], (field_size, field_size, size))
+                both = ops.reshape(square + ops.transpose(square, (1, 0, 2)), (field_size * field_size, size))
+                filters = ops.take(both, self._pair_index, axis=0) * self._pair_scale
+            else:
+                products = ops.expand_dims(x0, 1) * ops.expand_dims(hidden, 0)
+                products = ops.reshape(products, (field_size * self._field_nums[i], -1))
+                filters = self.filters[i]
+            maps = ops.matmul(ops.transpose(filters), products) + self.bias[i][:, None]  # (size, B * E)
+            maps = self._activate(i, maps, embedding_size, training)
             if self.split_half and i != last:
-                hidden, direct = maps[:, : size // 2, :], maps[:, size // 2 :, :]
+                hidden, direct = ops.split(maps, 2, axis=0)
             else:
                 hidden, direct = maps, maps
-            outputs.append(direct)
-        return ops.sum(ops.concatenate(outputs, axis=1), axis=-1)
+            pooled.append(ops.sum(ops.reshape(direct, (direct.shape[0], -1, embedding_size)), axis=-1))
+        return ops.transpose(ops.concatenate(pooled, axis=0))
+
+    def _activate(self, i: int, maps, embedding_size: int, training):
+        layer = self.activation_layers[i]
+        if isinstance(layer, keras.layers.Activation):  # elementwise: any layout will do
+            return layer(maps)
+        # Layers with per-map weights (Dice, PReLU) see (batch, E, maps).
+        size = maps.shape[0]
+        batch_major = ops.reshape(ops.transpose(maps), (-1, embedding_size, size))
+        return ops.transpose(ops.reshape(layer(batch_major, training=training), (-1, size)))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         if self.split_half:

@@ -10,8 +10,13 @@ def _inputs(batch: int = 2, fields: int = 3, emb: int = 4, seed: int = 0) -> np.
     return np.random.default_rng(seed).normal(size=(batch, fields, emb)).astype("float32")
 
 
-def _reference(x: np.ndarray, layer: CIN) -> np.ndarray:
-    """Loops over the paper's formula, relu activation."""
+def _relu(total: float, e: int, h: int) -> float:
+    return max(total, 0.0)
+
+
+def _reference(x: np.ndarray, layer: CIN, activation=_relu, per_layer_activation=None) -> np.ndarray:
+    """Loops over the paper's formula; `activation(value, e, h)`, or
+    `per_layer_activation[k](value, e, h)` for layer k."""
     npv = keras.ops.convert_to_numpy
     batch, fields, emb = x.shape
     last = len(layer.layer_size) - 1
@@ -29,7 +34,8 @@ def _reference(x: np.ndarray, layer: CIN) -> np.ndarray:
                     for i in range(fields):
                         for j in range(hidden.shape[0]):
                             total += W[i * hidden.shape[0] + j, h] * x0[i, e] * hidden[j, e]
-                    maps[h, e] = max(total, 0.0)
+                    act = per_layer_activation[k] if per_layer_activation else activation
+                    maps[h, e] = act(total, e, h)
             if layer.split_half and k != last:
                 hidden, direct = maps[: size // 2], maps[size // 2 :]
             else:
@@ -50,6 +56,38 @@ def test_matches_reference(split_half, featuremap_num):
     out = keras.ops.convert_to_numpy(layer(x))
     assert out.shape == (2, featuremap_num)
     np.testing.assert_allclose(out, _reference(x, layer), rtol=1e-4, atol=1e-4)
+
+
+def test_an_activation_with_weights_per_map_sees_batch_embedding_maps():
+    # PReLU built on (batch, E, maps) holds one slope per (e, h).
+    x = _inputs(batch=3, fields=4, emb=2)
+    layer = CIN(layer_size=(4, 3), activation=keras.layers.PReLU)
+    layer.build(x.shape)
+    rng = np.random.default_rng(2)
+    for w in layer.weights:
+        w.assign(rng.normal(scale=0.5, size=w.shape).astype("float32"))
+    slopes = [keras.ops.convert_to_numpy(act.alpha) for act in layer.activation_layers]
+    assert slopes[0].shape == (2, 4)
+
+    def prelu(k):
+        return lambda total, e, h: total if total > 0 else slopes[k][e, h] * total
+
+    expected = _reference(x, layer, per_layer_activation=[prelu(0), prelu(1)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_first_layer_pairs_meet_both_filter_rows():
+    # X^0 with itself: the filter rows of (i, j) and (j, i) both count,
+    # the diagonal once, however asymmetric the filter is.
+    x = _inputs(batch=2, fields=3, emb=2)
+    layer = CIN(layer_size=(1,), split_half=False)
+    layer.build(x.shape)
+    filters = np.zeros((9, 1), "float32")
+    filters[0 * 3 + 1, 0] = 2.0  # (0, 1) only
+    filters[2 * 3 + 2, 0] = 1.0  # (2, 2)
+    layer.filters[0].assign(filters)
+    expected = np.maximum(2.0 * x[:, 0] * x[:, 1] + x[:, 2] * x[:, 2], 0.0).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -94,9 +94,18 @@ class LocalActivationUnit(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         query, keys = inputs
-        queries = ops.broadcast_to(query, ops.shape(keys))
-        att_input = ops.concatenate([queries, keys, queries - keys, queries * keys], axis=-1)
-        att_out = self.dnn(att_input, training=training)
+        if not self.hidden_units:
+            queries = ops.broadcast_to(query, ops.shape(keys))
+            att_input = ops.concatenate([queries, keys, queries - keys, queries * keys], axis=-1)
+            return ops.matmul(att_input, self.kernel) + self.bias
+        # The first layer of [q, k, q - k, q * k] @ W is, split W into its
+        # four blocks, q @ (W_q + W_d) + k @ (W_k - W_d) + (q * k) @ W_p: the
+        # query's part once per row instead of once per key, and half the
+        # width per key, without building the concatenation.
+        w_q, w_k, w_d, w_p = ops.split(self.dnn.kernels[0], 4, axis=0)
+        per_row = ops.matmul(query, w_q + w_d) + self.dnn.biases[0]
+        per_key = ops.matmul(ops.concatenate([keys, query * keys], axis=-1), ops.concatenate([w_k - w_d, w_p], axis=0))
+        att_out = self.dnn.call_from_first_layer(per_row + per_key, training=training)
         return ops.matmul(att_out, self.kernel) + self.bias
 
     def compute_mask(self, inputs, mask=None):

@@ -29,6 +29,8 @@ def test_local_activation_unit_matches_numpy():
     layer = LocalActivationUnit(hidden_units=(6, 3))
     layer.build([query.shape, keys.shape])
     layer.bias.assign(np.array([0.25], "float32"))
+    for bias in layer.dnn.biases:
+        bias.assign(RNG.normal(size=bias.shape).astype("float32"))
     out = keras.ops.convert_to_numpy(layer([query, keys]))
 
     queries = np.broadcast_to(query, keys.shape)
