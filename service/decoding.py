@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,9 @@ class _Group:
         return np.zeros((n, self.width), dtype=self.dtype)
 
 
+_fields_set = attrgetter("model_fields_set")
+
+
 class Decoder:
     """Validates request bodies for one model version and builds its packed inputs.
 
@@ -147,7 +150,7 @@ class Decoder:
         elif request.inputs is not None:
             built, form = self._from_columns(vars(request.inputs), "inputs"), "inputs"
         else:
-            built, form = self._ranking(request.context, request.candidates), "context"
+            built, form = self._ranking(request.context, request.candidates, b"null" in body), "context"
         refuse_repeated_keys(body, request, built[0], form, self._colon_free)  # the parser keeps the last
         return self._finish(built, form, request)
 
@@ -264,10 +267,11 @@ class Decoder:
             for i in np.flatnonzero(own != of).tolist():
                 sink.add(f.name, i, f"{int(own[i])} weights for the {int(of[i])} values of {f.weight_of!r}", "value_error")
 
-    def _ranking(self, context: BaseModel, candidates: Any) -> tuple[dict[str, np.ndarray], int]:
+    def _ranking(self, context: BaseModel, candidates: Any, nulls: bool) -> tuple[dict[str, np.ndarray], int]:
+        """``nulls``: whether the body may hold an explicit null (without one, no sent value is None)."""
         shared = {k: v for k, v in vars(context).items() if v is not None} if context is not None else {}
         if isinstance(candidates, list) and self._scalars_only:
-            built = self._ranking_rows(shared, candidates)
+            built = self._ranking_rows(shared, candidates, nulls)
             if built is not None:
                 return built
         sink = _Sink("candidates")
@@ -315,14 +319,15 @@ class Decoder:
         self._check_companions(packed, lengths, sink, [columns.get(f.name, shared.get(f.name)) for f in self._lengths])
         return self._done(packed, n, sink)
 
-    def _ranking_rows(self, shared: dict[str, Any], candidates: list[BaseModel]) -> tuple[dict[str, np.ndarray], int] | None:
+    def _ranking_rows(self, shared: dict[str, Any], candidates: list[BaseModel],
+                      nulls: bool) -> tuple[dict[str, np.ndarray], int] | None:
         """The usual ranking request, built like the row form: every candidate sends the same scalar
         features, none of them null or also in the context, and every other feature is in the context
         or has a default. Each group's matrix is one ``np.array`` over the candidates' values with the
         context's values written across it. None for anything else (the general path then builds the
         request or names its problems)."""
         sent = candidates[0].model_fields_set
-        if any(c.model_fields_set != sent for c in candidates) or not sent.isdisjoint(shared):
+        if not all(map(sent.__eq__, map(_fields_set, candidates))) or not sent.isdisjoint(shared):
             return None
         rows = list(map(vars, candidates))
         n = len(rows)
@@ -332,7 +337,7 @@ class Decoder:
             m = np.empty((n, g.width), dtype=g.dtype)
             if own:
                 values = list(map(itemgetter(*(f.name for f, _ in own)), rows))
-                if None in values if len(own) == 1 else any(None in v for v in values):
+                if nulls and (None in values if len(own) == 1 else any(None in v for v in values)):
                     return None  # an explicit null: the general path names it
                 m[:, [off for _, off in own]] = np.array(values, dtype=g.dtype).reshape(n, len(own))
             for f, off in g.scalars:
