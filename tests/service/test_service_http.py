@@ -14,6 +14,9 @@ import pytest
 from conftest import make_rows, reference_columns
 from service_helpers import FakeLoader, metric_value, serve, settings, write_fake_model
 
+from service.errors import PayloadError
+from service.http import read_body
+
 JSON = {"content-type": "application/json"}
 
 
@@ -150,9 +153,6 @@ def test_too_many_rows_and_too_large_bodies(deepfm_repo):
 
 def test_a_body_without_length_is_bounded_however_it_arrives():
     # uvicorn hands over what it has buffered: a streamed body can come whole in the first message
-    from service.errors import PayloadError
-    from service.http import read_body
-
     def receiving(*messages):
         queue = list(messages)
 

@@ -94,18 +94,10 @@ class LocalActivationUnit(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         query, keys = inputs
-        if not self.hidden_units:
-            queries = ops.broadcast_to(query, ops.shape(keys))
-            att_input = ops.concatenate([queries, keys, queries - keys, queries * keys], axis=-1)
-            return ops.matmul(att_input, self.kernel) + self.bias
-        # The first layer of [q, k, q - k, q * k] @ W is, split W into its
-        # four blocks, q @ (W_q + W_d) + k @ (W_k - W_d) + (q * k) @ W_p: the
-        # query's part once per row instead of once per key, and half the
-        # width per key, without building the concatenation.
-        w_q, w_k, w_d, w_p = ops.split(self.dnn.kernels[0], 4, axis=0)
-        per_row = ops.matmul(query, w_q + w_d) + self.dnn.biases[0]
-        per_key = ops.matmul(ops.concatenate([keys, query * keys], axis=-1), ops.concatenate([w_k - w_d, w_p], axis=0))
-        att_out = self.dnn.call_from_first_layer(per_row + per_key, training=training)
+        if not self.hidden_units:  # the output layer is the first layer
+            return _first_layer(query, keys, self.kernel, self.bias)
+        first = _first_layer(query, keys, self.dnn.kernels[0], self.dnn.biases[0])
+        att_out = self.dnn.call_from_first_layer(first, training=training)
         return ops.matmul(att_out, self.kernel) + self.bias
 
     def compute_mask(self, inputs, mask=None):
@@ -129,3 +121,14 @@ class LocalActivationUnit(keras.layers.Layer):
             }
         )
         return config
+
+
+def _first_layer(query, keys, kernel, bias):
+    """``[q, k, q - k, q * k] @ kernel + bias`` for every key. Split into its
+    four blocks, the kernel gives ``q (W_q + W_d) + [k, q * k] [W_k - W_d; W_p]``:
+    the query's part once per row instead of once per key, half the width
+    per key, and no concatenation of four copies built."""
+    w_q, w_k, w_d, w_p = ops.split(kernel, 4, axis=0)
+    per_row = ops.matmul(query, w_q + w_d) + bias
+    per_key = ops.matmul(ops.concatenate([keys, query * keys], axis=-1), ops.concatenate([w_k - w_d, w_p], axis=0))
+    return per_row + per_key
