@@ -95,7 +95,7 @@ def create_app(
     if settings.grpc_port:
         from service.grpc_server import GrpcServer
 
-        grpc_server = GrpcServer(settings, predictor)
+        grpc_server = GrpcServer(settings, predictor, shared_port=worker is not None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,6 +20,12 @@ status its code corresponds to, so one alert covers every protocol.
 
 On shutdown the server stops taking calls and lets the running ones finish
 (at most ``CTR_GRACEFUL_TIMEOUT_S``) before the batchers drain.
+
+Alone, the server binds its port exclusively: a port in use is an error. Under
+``--workers N`` every worker runs its own gRPC server on the same port
+(``SO_REUSEPORT``), so the kernel hands each new gRPC connection to one of the
+workers, as it does for HTTP; the supervisor checks first that the port is
+free (:func:`service.workers.check_grpc_port`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from service.decoding import Decoded
 from service.errors import PayloadError
 from service.predict import Outcome, Predictor
 from service.registry import ModelVersion, RegistryError
-from service.settings import Settings
+from service.settings import GRPC_PORT_HINT, Settings, grpc_address
 
 __all__ = ["GrpcServer", "abort_for", "serve_prediction"]
 
@@ -125,11 +131,13 @@ class GrpcServer:
     Args:
         settings: the service settings (``grpc_port``, ``host``, limits).
         predictor: the app's data plane; its registry answers status and metadata.
+        shared_port: whether sibling worker processes listen on the same port (``--workers``).
     """
 
-    def __init__(self, settings: Settings, predictor: Predictor) -> None:
+    def __init__(self, settings: Settings, predictor: Predictor, shared_port: bool = False) -> None:
         self.settings = settings
         self.predictor = predictor
+        self.shared_port = shared_port
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
         self.services: list[str] = []
@@ -140,7 +148,8 @@ class GrpcServer:
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", s.max_body_bytes),
             ("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.so_reuseport", 0),  # a port in use is an error, not a shared port
+            # alone, a port in use is an error; workers share theirs
+            ("grpc.so_reuseport", int(self.shared_port)),
         ])
         self.services = []
         try:
@@ -156,8 +165,8 @@ class GrpcServer:
             log.warning("the Open Inference Protocol's gRPC API is not served: %s (install tritonclient[grpc])", exc)
         else:
             self.services += add_oip_service(server, self.predictor)
-        address = f"{s.host}:{s.grpc_port}" if ":" not in s.host else f"[{s.host}]:{s.grpc_port}"
-        hint = "is the port in use? --grpc-port (CTR_GRPC_PORT) chooses another, 0 turns gRPC off"
+        address = grpc_address(s.host, s.grpc_port)
+        hint = GRPC_PORT_HINT
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
@@ -173,3 +182,4 @@ class GrpcServer:
         if self.server is not None:
             await self.server.stop(grace)
             self.server = None
+

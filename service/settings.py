@@ -167,3 +167,15 @@ class Settings(BaseSettings):
                 f"max_queue_rows ({self.max_queue_rows}): such a request could never be queued"
             )
         return self
+
+
+GRPC_PORT_HINT = "is the port in use? --grpc-port (CTR_GRPC_PORT) chooses another, 0 turns gRPC off"
+
+
+def grpc_address(host: str, port: int) -> str:
+    """``host:port`` as gRPC writes it (IPv6 hosts in brackets).
+
+    >>> grpc_address("127.0.0.1", 8500), grpc_address("::1", 8500)
+    ('127.0.0.1:8500', '[::1]:8500')
+    """
+    return f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"

@@ -19,7 +19,9 @@ Workers coordinate through a private directory:
   process's memory, so the request path costs the same as with one process.
 
 A worker accepts connections only once its first load is done, so a request
-never meets a worker that has no model yet.
+never meets a worker that has no model yet. Each worker also runs its own gRPC
+server on the shared gRPC port (``SO_REUSEPORT``): the kernel spreads gRPC
+connections over the workers as it does HTTP ones.
 """
 
 from __future__ import annotations
@@ -31,15 +33,16 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from service.process import LOG_FORMAT, prepare_process
-from service.settings import Settings
+from service.settings import GRPC_PORT_HINT, Settings, grpc_address
 
-__all__ = ["ENV", "WorkerSlot", "handed_over", "join_workers", "serve_workers", "settings_payload"]
+__all__ = ["ENV", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "serve_workers", "settings_payload"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +165,35 @@ def join_workers() -> tuple[Settings, WorkerSlot]:
     return settings, slot
 
 
+def check_grpc_port(settings: Settings) -> None:
+    """Raises RuntimeError naming the address when the gRPC port is taken.
+
+    The workers then share the port (``SO_REUSEPORT``, :mod:`service.grpc_server`), which would let them
+    bind beside another program's socket without an error; this check keeps a port in use an error.
+
+    >>> import socket
+    >>> taken = socket.socket()
+    >>> taken.bind(("127.0.0.1", 0))
+    >>> port = taken.getsockname()[1]
+    >>> try:
+    ...     check_grpc_port(Settings(grpc_port=port))
+    ... except RuntimeError as exc:
+    ...     print(str(exc).startswith(f"the gRPC server cannot listen on 127.0.0.1:{port} (is the port in use?"))
+    ... finally:
+    ...     taken.close()
+    True
+    """
+    if not settings.grpc_port:
+        return
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    address = grpc_address(settings.host, settings.grpc_port)
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((settings.host, settings.grpc_port))
+        except OSError as exc:
+            raise RuntimeError(f"the gRPC server cannot listen on {address} ({GRPC_PORT_HINT}): {exc}") from exc
+
+
 def serve_workers(settings: Settings) -> None:
     """Runs ``settings.workers`` worker processes on one port until SIGINT/SIGTERM; every worker drains first.
 
@@ -173,6 +205,8 @@ def serve_workers(settings: Settings) -> None:
     import uvicorn
 
     from service.server import http_protocol, uvicorn_options
+
+    check_grpc_port(settings)
 
     run_dir = tempfile.mkdtemp(prefix="ctrkit-workers-")
     os.environ[ENV] = json.dumps({"settings": settings_payload(settings), "http": http_protocol(),

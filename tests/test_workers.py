@@ -3,8 +3,9 @@
 Each worker reports (``GET /admin/models``) the settings it runs with and
 TensorFlow's thread pools; an admin call through the port reaches both workers
 through the repository; ``/metrics`` through the port holds every worker's
-series, labelled ``worker``; SIGTERM lets the requests in flight in every
-worker finish and the command exit 0.
+series, labelled ``worker``; gRPC connections, on their own shared port, reach
+both workers too; SIGTERM lets the requests in flight in every worker finish and
+the command exit 0.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import socket
 import subprocess
 import time
 
+import grpc
 import httpx
+import numpy as np
 import pytest
 from serve_process import export_versions, free_port, start_service, wait_ready
 
@@ -26,11 +29,11 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ROW = {"C1": "abc", "user_id": 7, "I1": 0.25, "emb": [0.1, 0.2, 0.3]}
 
 
-def samples(text: str, name: str) -> dict[str, float]:
-    """``worker -> value`` of the samples of ``name`` (summed over their other labels)."""
+def samples(text: str, name: str, having: str = "") -> dict[str, float]:
+    """``worker -> value`` of the samples of ``name`` whose labels hold ``having`` (summed over their other labels)."""
     found: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith(name + "{"):
+        if line.startswith(name + "{") and having in line:
             worker = re.search(r'worker="(\d+)"', line).group(1)
             found[worker] = found.get(worker, 0.0) + float(line.rsplit(" ", 1)[1])
     return found
@@ -47,6 +50,22 @@ def by_worker(url: str, check, timeout: float = 60) -> dict[int, dict]:
             seen[answer["process"]["worker"]] = answer
         assert time.monotonic() < deadline, f"workers answering as wanted: {sorted(seen)}"
     return seen
+
+
+def grpc_predict(target: str) -> float:
+    """One TensorFlow Serving ``Predict`` of ``ROW`` over a new connection (the kernel picks the worker)."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "ads"
+    for name, dtype in (("C1", tf.string), ("user_id", tf.int32), ("I1", tf.float32), ("emb", tf.float32)):
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(np.array([ROW[name]]), dtype=dtype))
+    # a channel of its own, not one sharing the process's connections
+    with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        answer = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+    assert answer.model_spec.version.value == 2
+    return tf.make_ndarray(next(iter(answer.outputs.values()))).item()
 
 
 class Pending:
@@ -82,12 +101,12 @@ class Pending:
 @pytest.mark.slow
 def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_path):
     repo = export_versions(tmp_path / "repo", "ads", 2)
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     os.environ["CTR_TF_INTER_OP_THREADS"] = "2"  # an environment variable and options, all reach the workers
     try:
-        process = start_service(repo, port, [
+        process = start_service(repo, port, ["--grpc-port", str(grpc_port),
             "--workers", "2", "--admin-token", TOKEN, "--poll-interval-s", "0.3", "--model-versions", "ads=1",
             "--tf-intra-op-threads", "1", "--max-queue-rows", "5000", "--request-timeout-ms", "20000",
             "--log-level", "info",
@@ -123,6 +142,15 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
         assert samples(text, "ctrkit_applied_state_generation") == {"0": generation, "1": generation}
         requests = {w: v for w, v in samples(text, "ctrkit_requests_total").items()}
         assert sum(requests.values()) == sent, requests
+
+        # gRPC: every worker serves the shared gRPC port, each new connection reaching one of them
+        scores = [grpc_predict(f"127.0.0.1:{grpc_port}") for _ in range(24)]
+        assert len(set(scores)) == 1  # one model version answered every call, whichever worker took it
+        rest = httpx.post(f"{url}/predict", json={"instances": [ROW]}, timeout=30).json()
+        assert scores[0] == pytest.approx(rest["predictions"][0], rel=1e-6)
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+        calls = samples(text, "ctrkit_requests_total", 'endpoint="tf_grpc_predict"')
+        assert sum(calls.values()) == 24 and set(calls) == {"0", "1"}, calls
         memory = samples(text, "process_resident_memory_bytes")
         print(f"\nrequests per worker: {requests}; resident memory per worker (MB): "
               f"{ {w: round(v / 2**20) for w, v in memory.items()} }")
@@ -145,3 +173,21 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
             process.wait(10)
     output = log.read_text()
     assert output.count("Application shutdown complete") == 2, output[-3000:]
+
+
+def test_a_grpc_port_in_use_stops_the_workers_before_they_start(tmp_path):
+    repo = export_versions(tmp_path / "repo", "ads", 1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        grpc_port = taken.getsockname()[1]
+        log = tmp_path / "serve.log"
+        process = start_service(repo, free_port(), ["--workers", "2", "--grpc-port", str(grpc_port)], log)
+        try:
+            assert process.wait(120) != 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = log.read_text()
+    assert f"the gRPC server cannot listen on 127.0.0.1:{grpc_port} (is the port in use?" in output, output[-3000:]
+    assert "Started parent process" not in output  # refused before any worker was started
