@@ -17,7 +17,7 @@ What each optimizer does to the rows a batch did not touch:
 | `SGD` (no momentum) | rows touched | identical: an untouched row has a zero gradient |
 | `Adagrad` | rows touched | identical: a zero gradient adds nothing to the accumulator or the row |
 | `Ftrl` (`l2_shrinkage_regularization_strength=0`) | rows touched | identical for every row touched at least once; a row never touched keeps its initial value, where a dense step sets it to the closed-form value of an empty history, 0 |
-| `Adam` (also `amsgrad`) | lazy: moments and row move only when the row is touched | differs: a dense step decays an untouched row's moments and keeps moving the row along its first moment (LazyAdam's and tf.keras' sparse semantics) |
+| `Adam` (also `amsgrad`) | lazy: moments and row move only when the row is touched | differs: a dense step decays an untouched row's moments and keeps moving the row along its first moment (LazyAdam's semantics; tf-keras' Adam, which DeepCTR uses, takes the dense step for an `IndexedSlices` gradient too) |
 | `SGD` with momentum | lazy: the velocity of an untouched row is not decayed and does not move it | differs, as Adam |
 
 Any other optimizer, an optimizer with gradient clipping, weight decay, EMA,
