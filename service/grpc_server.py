@@ -42,7 +42,7 @@ from service.decoding import Decoded
 from service.errors import PayloadError
 from service.predict import Outcome, Predictor
 from service.registry import ModelVersion, RegistryError
-from service.settings import GRPC_PORT_HINT, Settings, grpc_address
+from service.settings import Settings, grpc_address, grpc_port_unusable
 
 __all__ = ["GrpcServer", "abort_for", "serve_prediction"]
 
@@ -166,13 +166,12 @@ class GrpcServer:
         else:
             self.services += add_oip_service(server, self.predictor)
         address = grpc_address(s.host, s.grpc_port)
-        hint = GRPC_PORT_HINT
         try:
             port = server.add_insecure_port(address)
         except RuntimeError as exc:
-            raise RuntimeError(f"the gRPC server cannot listen on {address} ({hint}): {exc}") from exc
+            raise RuntimeError(grpc_port_unusable(s.host, s.grpc_port, exc)) from exc
         if not port:
-            raise RuntimeError(f"the gRPC server cannot listen on {address} ({hint})")
+            raise RuntimeError(grpc_port_unusable(s.host, s.grpc_port))
         await server.start()
         self.server, self.port = server, port
         log.info("gRPC on %s: %s", address, ", ".join(self.services))
@@ -182,4 +181,3 @@ class GrpcServer:
         if self.server is not None:
             await self.server.stop(grace)
             self.server = None
-

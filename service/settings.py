@@ -169,8 +169,6 @@ class Settings(BaseSettings):
         return self
 
 
-GRPC_PORT_HINT = "is the port in use? --grpc-port (CTR_GRPC_PORT) chooses another, 0 turns gRPC off"
-
 
 def grpc_address(host: str, port: int) -> str:
     """``host:port`` as gRPC writes it (IPv6 hosts in brackets).
@@ -179,3 +177,14 @@ def grpc_address(host: str, port: int) -> str:
     ('127.0.0.1:8500', '[::1]:8500')
     """
     return f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+
+
+def grpc_port_unusable(host: str, port: int, cause: object = None) -> str:
+    """The error message when the gRPC port cannot be bound, with what to do about it.
+
+    >>> grpc_port_unusable("127.0.0.1", 8500)
+    'the gRPC server cannot listen on 127.0.0.1:8500 (is the port in use? --grpc-port (CTR_GRPC_PORT) chooses another, 0 turns gRPC off)'
+    """
+    reason = f": {cause}" if cause is not None else ""
+    return (f"the gRPC server cannot listen on {grpc_address(host, port)} (is the port in use? --grpc-port "
+            f"(CTR_GRPC_PORT) chooses another, 0 turns gRPC off){reason}")

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from service.process import LOG_FORMAT, prepare_process
-from service.settings import GRPC_PORT_HINT, Settings, grpc_address
+from service.settings import Settings, grpc_port_unusable
 
 __all__ = ["ENV", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "serve_workers", "settings_payload"]
 
@@ -186,12 +186,11 @@ def check_grpc_port(settings: Settings) -> None:
     if not settings.grpc_port:
         return
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    address = grpc_address(settings.host, settings.grpc_port)
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         try:
             probe.bind((settings.host, settings.grpc_port))
         except OSError as exc:
-            raise RuntimeError(f"the gRPC server cannot listen on {address} ({GRPC_PORT_HINT}): {exc}") from exc
+            raise RuntimeError(grpc_port_unusable(settings.host, settings.grpc_port, exc)) from exc
 
 
 def serve_workers(settings: Settings) -> None:
