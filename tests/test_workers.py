@@ -15,7 +15,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 
 import grpc
