@@ -174,6 +174,7 @@ def check_grpc_port(settings: Settings) -> None:
     >>> import socket
     >>> taken = socket.socket()
     >>> taken.bind(("127.0.0.1", 0))
+    >>> taken.listen()
     >>> port = taken.getsockname()[1]
     >>> try:
     ...     check_grpc_port(Settings(grpc_port=port))
@@ -187,6 +188,8 @@ def check_grpc_port(settings: Settings) -> None:
         return
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # as gRPC binds: a connection of an earlier run still in TIME_WAIT does not make the port taken
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((settings.host, settings.grpc_port))
         except OSError as exc:
