@@ -154,28 +154,31 @@ def _split_vectorised(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray
     data = b[keep]
     present = lengths > 0
     if np.all(lengths[present] == width):  # one length, or empty: the data is the matrix
-        try:
-            data.tobytes().decode("utf-8")  # elements of one length: a sequence cannot straddle two
-            text = True
-        except UnicodeDecodeError:
-            text = False
         if present.all():
-            return data.view(f"S{width}"), lengths, text
-        out = np.zeros(total, dtype=f"S{width}")
-        out[present] = data.view(f"S{width}")
-        return out, lengths, text
+            out = data.view(f"S{width}")
+        else:
+            out = np.zeros(total, dtype=f"S{width}")
+            out[present] = data.view(f"S{width}")
+        # checked with a zero byte after each element, so that no sequence is completed across two
+        rows = np.zeros((total, width + 1), dtype=np.uint8)
+        rows[:, :width] = out.view(np.uint8).reshape(total, width)
+        return out, lengths, _utf8(rows)
     # one row per element, its bytes then zeros; the zero column keeps elements apart for the UTF-8 check
     w1 = width + 1
     column = np.tile(np.arange(w1), total)
     inside = column < np.repeat(lengths, w1)
     rows = np.zeros(total * w1, dtype=np.uint8)
     rows[inside] = data
+    return rows.reshape(total, w1)[:, :width].copy().view(f"S{width}").reshape(total), lengths, _utf8(rows)
+
+
+def _utf8(rows: np.ndarray) -> bool:
+    """Whether the bytes of ``rows`` (elements each followed by a zero byte) are valid UTF-8."""
     try:
         rows.tobytes().decode("utf-8")
-        text = True
+        return True
     except UnicodeDecodeError:
-        text = False
-    return rows.reshape(total, w1)[:, :width].copy().view(f"S{width}").reshape(total), lengths, text
+        return False
 
 
 def _split_loop(buffer: bytes, total: int) -> tuple[np.ndarray, np.ndarray, bool] | None:

@@ -199,6 +199,15 @@ def test_split_bytes_checks_utf8_per_element():
     assert found is not None and found[1]
 
 
+@pytest.mark.parametrize("values", [[b"a\xc3", b"\xa9b"] * 3, [b"a\xc3", b"", b"\xa9b"]])
+def test_split_bytes_checks_utf8_per_element_of_one_length(values):
+    # elements of one length are read as one matrix: "\xc3\xa9" completed across two still fails
+    found = split_bytes(serialize(values), [len(values)])
+    assert found is not None and [bytes(v) for v in found[0][0]] == values and not found[1]
+    found = split_bytes(serialize([b"ab", b"\xc3\xa9", b""]), [3])
+    assert found is not None and found[1]
+
+
 def _valid(value):
     try:
         value.decode("utf-8")
