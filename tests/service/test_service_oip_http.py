@@ -88,6 +88,13 @@ def test_invalid_values_are_400_naming_feature_and_row(client):
     c1.set_data_from_numpy(np.array([b"ok", b"\xff", b"ok"], dtype=object), binary_data=True)
     with pytest.raises(InferenceServerException, match=r"row 1, feature 'C1': the string is not valid UTF-8"):
         client.infer("deepfm", inputs)
+    # every string of one length, "\xc3\xa9" only across rows 0 and 1
+    for item in inputs:
+        if item.datatype() == "BYTES":
+            item.set_data_from_numpy(np.full(item.shape(), b"zz", dtype=object), binary_data=True)
+    c1.set_data_from_numpy(np.array([b"a\xc3", b"\xa9b", b"ok"], dtype=object), binary_data=True)
+    with pytest.raises(InferenceServerException, match=r"row 0, feature 'C1': the string is not valid UTF-8"):
+        client.infer("deepfm", inputs)
 
 
 @pytest.mark.parametrize("model, version", [("nope", ""), ("deepfm", "7")])
