@@ -15,12 +15,7 @@ turn comes is dropped, not computed (:class:`DeadlineExceeded`).
 
 Each request's packed matrices are concatenated with its neighbours' (one copy
 per dtype group) and scored in a worker thread; TensorFlow releases the GIL, so
-the event loop keeps reading requests meanwhile. When a call ends and work
-waits, the worker thread takes the next batch itself and scores it at once: left
-to the event loop, busy parsing requests, the next call started 3.7 ms after the
-last one ended on average (32 connections of 100-row bodies), and the model sat
-idle a quarter of the time. The queue and its counts are shared under a lock;
-futures are only touched on the event loop. If a merged call fails, its
+the event loop keeps reading requests meanwhile. If a merged call fails, its
 requests are scored again one by one, so that only a request whose own content
 fails gets the error. A request larger than ``max_batch_rows`` is cut into
 pieces (views) that may run in different calls; its answer is put back together
@@ -31,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -163,8 +157,6 @@ class Batcher:
         self._running_rows = 0
         self._closing = False
         self._timer: asyncio.TimerHandle | None = None
-        # the queue and the counts are shared with the model threads, which take their next batch themselves
-        self._lock = threading.Lock()
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cost = CallCost()
@@ -239,9 +231,8 @@ class Batcher:
             stop = min(rows, start + step)
             piece = packed if rows <= step else _slice(packed, start, stop)
             works.append(_Work(piece, stop - start, loop.create_future(), now, deadline))
-        with self._lock:
-            self._queue.extend(works)
-            self._queued_rows += rows
+        self._queue.extend(works)
+        self._queued_rows += rows
         self._kick()
         try:
             async with asyncio.timeout_at(loop.time() + (deadline - now)):
@@ -251,12 +242,10 @@ class Batcher:
         except TimeoutError:
             raise DeadlineExceeded(f"{self.name}: no answer within the deadline") from None
         finally:
-            with self._lock:
-                for work in works:
-                    if work.state == _QUEUED:
-                        work.state = _DONE
-                        self._queued_rows -= work.rows
             for work in works:
+                if work.state == _QUEUED:
+                    work.state = _DONE
+                    self._queued_rows -= work.rows
                 if not work.future.done():
                     work.future.cancel()
         return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
@@ -268,51 +257,33 @@ class Batcher:
         return self._queue[0] if self._queue else None
 
     def _kick(self) -> None:
-        """Starts model calls while a worker is free and work waits (on the event loop)."""
+        """Starts model calls while a worker is free and work waits."""
         assert self._loop is not None
-        while True:
-            with self._lock:
-                if self._running >= self.workers or self._wait_for_more(self._running):
-                    break
-                batch, expired = self._take()
-                if batch.works:
-                    self._running += 1
-                    self._running_rows += batch.rows
-            self._expire(expired)
-            if not batch.works:
+        while self._running < self.workers:
+            head = self._head()
+            if head is None:
                 break
-            self._loop.run_in_executor(self._executor, self._work, batch)
+            if self._running and self._queued_rows < self.max_batch_rows and not self._closing:
+                due = head.enqueued + self.batch_timeout_s
+                if time.monotonic() < due:
+                    if self._timer is None:
+                        self._timer = self._loop.call_at(self._loop.time() + self.batch_timeout_s, self._on_timer)
+                    break
+            batch = self._take()
+            if batch.works:
+                self._start(batch)
         if not self._running and not self._queue and self._idle is not None:
             self._idle.set()
-
-    def _wait_for_more(self, others: int) -> bool:
-        """Whether a free worker leaves the queue for now (under the lock): nothing waits, or, while ``others``
-        calls run, the waiting rows fill no batch and the oldest has waited less than the batch timeout (a
-        timer on the event loop looks again)."""
-        head = self._head()
-        if head is None:
-            return True
-        if others and self._queued_rows < self.max_batch_rows and not self._closing:
-            if time.monotonic() < head.enqueued + self.batch_timeout_s:
-                if self._timer is None and self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._arm_timer)
-                return True
-        return False
-
-    def _arm_timer(self) -> None:
-        if self._timer is None and self._loop is not None:
-            self._timer = self._loop.call_at(self._loop.time() + self.batch_timeout_s, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._kick()
 
-    def _take(self) -> tuple[_Batch, list[_Work]]:
-        """The next call's works (under the lock): from the head of the queue in order, then, once the next
-        one does not fit, later ones that still fit (so small requests are not held behind large ones);
-        works past their deadline are dropped on the way (returned second, to be answered on the loop)."""
+    def _take(self) -> _Batch:
+        """The next call's works: from the head of the queue in order, then, once the next one does not
+        fit, later ones that still fit (so small requests are not held behind large ones); works past
+        their deadline are dropped on the way."""
         batch = _Batch()
-        expired: list[_Work] = []
         now = time.monotonic()
         for seen, work in enumerate(self._queue):
             if batch.rows >= self.max_batch_rows or (seen >= _SCAN and batch.works):
@@ -322,7 +293,10 @@ class Batcher:
             self._queued_rows -= work.rows
             if now >= work.deadline:
                 work.state = _DONE
-                expired.append(work)
+                if not work.future.done():
+                    work.future.set_exception(DeadlineExceeded(f"{self.name}: deadline passed while queued"))
+                if self._observer is not None:
+                    self._observer.dropped(work.rows)
                 continue
             work.state = _TAKEN
             batch.works.append(work)
@@ -330,40 +304,14 @@ class Batcher:
             if self._observer is not None:
                 self._observer.queue_wait(now - work.enqueued)
         self._head()  # drops the taken and finished works at the front
-        return batch, expired
+        return batch
 
-    def _expire(self, works: list[_Work]) -> None:
-        """Answers works dropped past their deadline (on the event loop)."""
-        for work in works:
-            if not work.future.done():
-                work.future.set_exception(DeadlineExceeded(f"{self.name}: deadline passed while queued"))
-            if self._observer is not None:
-                self._observer.dropped(work.rows)
-
-    def _work(self, batch: _Batch) -> None:
-        """Runs in a model thread: scores ``batch``, then takes the next batch itself while work waits, so
-        that the model does not idle until the event loop gets round to starting its next call; answers
-        go back to the event loop."""
+    def _start(self, batch: _Batch) -> None:
         assert self._loop is not None
-        while batch is not None:
-            try:
-                results = self._call(batch.works, batch.rows)
-            except Exception as exc:  # noqa: BLE001 - _call answers model failures; anything else fails the batch
-                results = [exc] * len(batch.works)
-            with self._lock:
-                self._running_rows -= batch.rows
-                following: _Batch | None = None
-                expired: list[_Work] = []
-                if not self._wait_for_more(self._running - 1):
-                    following, expired = self._take()
-                    if following.works:
-                        self._running_rows += following.rows
-                    else:
-                        following = None
-                if following is None:
-                    self._running -= 1
-            self._loop.call_soon_threadsafe(self._deliver, batch, results, expired, following is None)
-            batch = following
+        self._running += 1
+        self._running_rows += batch.rows
+        call = self._loop.run_in_executor(self._executor, self._call, batch.works, batch.rows)
+        call.add_done_callback(lambda fut: self._finish(fut, batch))
 
     def _call(self, works: list[_Work], rows: int) -> list[Outputs | BaseException]:
         """Runs in a worker thread: one merged call, or one call per request if the merged one fails."""
@@ -392,10 +340,15 @@ class Batcher:
             offset = stop
         return parts
 
-    def _deliver(self, batch: _Batch, results: list[Outputs | BaseException], expired: list[_Work],
-                 stopped: bool) -> None:
-        """Answers a finished call's requests (on the event loop); a model thread that stopped leaves room
-        for the next call."""
+    def _finish(self, call: asyncio.Future[list[Outputs | BaseException]], batch: _Batch) -> None:
+        self._running -= 1
+        self._running_rows -= batch.rows
+        if call.cancelled():
+            results: list[Outputs | BaseException] = [RuntimeError("model call cancelled")] * len(batch.works)
+        elif call.exception() is not None:
+            results = [call.exception()] * len(batch.works)  # type: ignore[list-item]
+        else:
+            results = call.result()
         for work, result in zip(batch.works, results):
             work.state = _DONE
             if work.future.done():
@@ -404,6 +357,4 @@ class Batcher:
                 work.future.set_exception(ModelCallFailed(f"model call failed: {result}"))
             else:
                 work.future.set_result(result)
-        self._expire(expired)
-        if stopped:
-            self._kick()
+        self._kick()
