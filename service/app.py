@@ -82,7 +82,9 @@ def create_app(
         settings: configuration; read from ``CTR_*`` environment variables when omitted.
         loader: ``path -> bundle``; :func:`ctrkit.export.load_bundle` by default.
         worker: this process's place among the workers sharing a port (``--workers``); None when it serves alone.
-            A worker answers its siblings' metrics requests and takes connections only once its first load is done.
+            A worker answers its siblings' metrics requests, tells them when it has written a model's declared
+            state (they follow it at once rather than at their next poll) and takes connections only once its first
+            load is done.
     """
     settings = settings or Settings()
     service_metrics = ServiceMetrics(
@@ -109,9 +111,16 @@ def create_app(
         try:
             if worker is not None:
                 async def answer(request: str) -> bytes:
-                    return service_metrics.exposition() if request == "metrics" else b""
+                    if request == "metrics":
+                        return service_metrics.exposition()
+                    verb, _, name = request.partition(" ")
+                    if verb == "follow" and name:
+                        registry.follow_soon(name)
+                        return b"ok"
+                    return b""
 
                 await worker.listen(answer)
+                registry.on_declared = worker.tell_siblings_to_follow
                 await registry.wait_initial_load()
             yield
         finally:

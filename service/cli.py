@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from service.settings import Settings
 
-__all__ = ["build_parser", "main", "run", "settings_from_args"]
+__all__ = ["build_parser", "main", "resolved", "run", "settings_from_args"]
 
 
 def _option_type(annotation: Any) -> tuple[Any, dict[str, Any]]:
@@ -67,8 +67,26 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
     return Settings(**vars(namespace))
 
 
+def resolved(settings: Settings) -> Settings:
+    """``settings`` with ``workers`` 0 made a count: one worker per core this process may use
+    (:func:`service.process.default_workers`).
+
+    >>> resolved(Settings(workers=3)).workers
+    3
+    >>> from service.process import default_workers
+    >>> resolved(Settings(workers=0)).workers == default_workers()
+    True
+    """
+    if settings.workers:
+        return settings
+    from service.process import default_workers
+
+    return settings.model_copy(update={"workers": default_workers()})
+
+
 def run(settings: Settings) -> None:
     """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first (in every worker)."""
+    settings = resolved(settings)
     if settings.workers > 1:
         from service.workers import serve_workers
 

@@ -109,7 +109,7 @@ class AdminModelInfo(ModelInfo):
 
 class AdminModels(BaseModel):
     process: dict[str, Any] = Field(
-        description="The answering process: host, pid, worker index, TensorFlow's thread pools, settings.")
+        description="The answering process: host, pid, worker index, the cores it may run on (cpus), TensorFlow's thread pools, settings.")
     version_policy: str
     poll_interval_s: float
     retain_versions: int

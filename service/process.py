@@ -1,23 +1,104 @@
 """What every server process does before it builds the app, whether it serves alone or as one of several workers.
 
-Logging is set up and TensorFlow's thread pools are sized from the settings
-before TensorFlow runs anything (:func:`service.runner.configure_threads`).
+Logging is set up, a worker is bound to its share of the cores
+(``CTR_CPU_AFFINITY``, :func:`worker_cpus`), and TensorFlow's thread pools are
+sized from the settings, all before TensorFlow runs anything
+(:func:`service.runner.configure_threads`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
-from service.settings import Settings
+from service.settings import CpuAffinity, Settings
 
-__all__ = ["LOG_FORMAT", "prepare_process"]
+__all__ = ["LOG_FORMAT", "bind_to_cpus", "cpu_quota", "default_workers", "prepare_process", "usable_cpus", "worker_cpus"]
+
+log = logging.getLogger(__name__)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def prepare_process(settings: Settings, log_format: str = LOG_FORMAT) -> None:
-    """Configures logging and TensorFlow's thread pools for this process (once, before TensorFlow runs)."""
+def usable_cpus() -> list[int]:
+    """The cores this process may run on (all of them where the platform cannot tell)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The cores' worth of CPU time this process's cgroup may use (a container's CPU limit), None when unlimited.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     _ = (Path(d) / "cpu.max").write_text("150000 100000\\n")
+    ...     cpu_quota(Path(d))
+    1.5
+    """
+    try:  # cgroup v2
+        quota, _, period = (root / "cpu.max").read_text().partition(" ")
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def default_workers() -> int:
+    """One worker per core this process may use: its usable cores, fewer under a container's CPU limit."""
+    cores = len(usable_cpus())
+    quota = cpu_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+
+
+def worker_cpus(index: int, workers: int, cpus: Sequence[int]) -> list[int]:
+    """The cores worker ``index`` of ``workers`` is bound to: the usable ``cpus`` cut into ``workers``
+    contiguous shares as equal as they can be, or one core each, in turn, when workers outnumber cores.
+
+    >>> [worker_cpus(i, 2, [0, 1]) for i in range(2)]
+    [[0], [1]]
+    >>> [worker_cpus(i, 2, [0, 1, 2, 3, 4]) for i in range(2)]
+    [[0, 1, 2], [3, 4]]
+    >>> [worker_cpus(i, 3, [4, 6]) for i in range(3)]
+    [[4], [6], [4]]
+    """
+    if workers >= len(cpus):
+        return [cpus[index % len(cpus)]]
+    share, extra = divmod(len(cpus), workers)
+    start = index * share + min(index, extra)
+    return list(cpus[start:start + share + (index < extra)])
+
+
+def bind_to_cpus(cpus: Sequence[int]) -> None:
+    """Binds every thread of this process, and the threads it starts later, to ``cpus``."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        threads = [0]
+    for tid in threads:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:  # the thread has ended meanwhile
+            pass
+
+
+def prepare_process(settings: Settings, log_format: str = LOG_FORMAT, worker_index: int | None = None) -> None:
+    """Configures logging, the cores of worker ``worker_index`` (if one of several) and TensorFlow's thread
+    pools for this process (once, before TensorFlow runs)."""
     from service.runner import configure_threads
 
-    configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)
     logging.basicConfig(level=settings.log_level.value.upper(), format=log_format)
+    if (worker_index is not None and settings.workers > 1 and settings.cpu_affinity is CpuAffinity.AUTO
+            and hasattr(os, "sched_setaffinity")):
+        cpus = worker_cpus(worker_index, settings.workers, usable_cpus())
+        bind_to_cpus(cpus)
+        log.info("worker %d bound to cores %s", worker_index, ",".join(map(str, cpus)))
+    configure_threads(settings.tf_intra_op_threads, settings.tf_inter_op_threads)

@@ -403,6 +403,10 @@ class ModelRegistry:
         self._decoders: dict[tuple[Any, ...], Decoder] = {}
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._follows: dict[str, asyncio.Task[None]] = {}
+        self._follow_again: set[str] = set()
+        # called with a model's name once this process has written its declared state (workers tell their siblings)
+        self.on_declared: Callable[[str], None] | None = None
         self.initial_load_done = False
         self._initial_done = asyncio.Event()
 
@@ -515,14 +519,39 @@ class ModelRegistry:
     async def _follow_all(self) -> None:
         """Reads every model's declared state and brings the model to its target (one model's trouble is logged)."""
         for name in list(self.models):
-            model = self.models.get(name)
-            if model is None:
-                continue
-            try:
-                self.read_declared(model)
-                await self.reconcile(model)
-            except Exception:
-                log.exception("model %s: following the repository failed", name)
+            await self._follow(name)
+
+    async def _follow(self, name: str) -> None:
+        model = self.models.get(name)
+        if model is None:
+            return
+        try:
+            self.read_declared(model)
+            await self.reconcile(model)
+        except Exception:
+            log.exception("model %s: following the repository failed", name)
+
+    def follow_soon(self, name: str) -> None:
+        """Reads the declared state of model ``name`` now rather than at the next poll, and follows it (another
+        process wrote it)."""
+        if not self.initial_load_done:
+            return
+        if name in self._follows:  # read again once the running follow is done: it may have read before the write
+            self._follow_again.add(name)
+            return
+        self._sync_discovered(self.scan())
+        if name not in self.models:
+            return
+        task = asyncio.get_running_loop().create_task(self._follow_promptly(name), name=f"follow-{name}")
+        self._follows[name] = task
+        task.add_done_callback(lambda _: self._follows.pop(name, None))
+
+    async def _follow_promptly(self, name: str) -> None:
+        while True:
+            self._follow_again.discard(name)
+            await self._follow(name)
+            if name not in self._follow_again:
+                return
 
     # -- declared state ----------------------------------------------------------------
     def read_declared(self, model: Model) -> None:
@@ -666,6 +695,8 @@ class ModelRegistry:
                      written.serving, f", split {written.split}" if written.split else "")
             model.declared, model.declared_error = written, None
             model.declared_stamp = None  # the next poll reads the file again, in case another process wrote since
+            if self.on_declared is not None:
+                self.on_declared(model.name)
             await self._reconcile(model)
 
     def _newest_usable(self, model: Model) -> int:
@@ -674,9 +705,10 @@ class ModelRegistry:
 
     async def close(self) -> None:
         """Stops background work and drains every batcher."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._follows.values()]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             try:
                 await task
             except (asyncio.CancelledError, Exception):

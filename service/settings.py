@@ -30,6 +30,21 @@ class VersionPolicy(str, Enum):
     SPECIFIC = "specific"
 
 
+class CpuAffinity(str, Enum):
+    """Where the workers of ``--workers N`` run.
+
+    ``auto``: each worker is bound to its own share of the cores the command
+    may use (with as many workers as cores, one core each), so that its event
+    loop, its model calls and TensorFlow's threads stay on one core's caches
+    and hand work to each other without waking another core. ``off``: the
+    kernel places every thread. One process (``--workers 1``) is never bound:
+    its model calls run beside its event loop on another core.
+    """
+
+    AUTO = "auto"
+    OFF = "off"
+
+
 class LogLevel(str, Enum):
     CRITICAL = "critical"
     ERROR = "error"
@@ -99,9 +114,15 @@ class Settings(BaseSettings):
         1, ge=1, description="Model calls running at once per model version (threads)."
     )
     workers: int = Field(
-        1, ge=1, le=64,
+        0, ge=0, le=64,
         description="Server processes sharing the port, each with its own copy of the models "
-        "(all follow the repository's declared state).",
+        "(all follow the repository's declared state); 0: one per core this command may use (fewer under a "
+        "container's CPU limit).",
+    )
+    cpu_affinity: CpuAffinity = Field(
+        CpuAffinity.AUTO,
+        description="With several workers, auto binds each to its own share of the usable cores (one each when "
+        "there are as many workers as cores); off leaves placement to the kernel.",
     )
     tf_intra_op_threads: int = Field(
         1, ge=0, description="TensorFlow threads inside one operation (0: one per core)."

@@ -4,8 +4,9 @@ uvicorn's supervisor binds the port once and starts N worker processes (spawn,
 so each imports TensorFlow itself and holds its own copy of every model); it
 restarts a worker that dies and, on SIGTERM, stops them all and waits while each
 drains its in-flight and queued requests. Every worker gets the settings the
-command line and the ``CTR_*`` variables gave the supervisor, sets TensorFlow's
-thread pools from them (:func:`service.process.prepare_process`), and follows
+command line and the ``CTR_*`` variables gave the supervisor, binds itself to
+its share of the cores (``CTR_CPU_AFFINITY``) and sets TensorFlow's thread
+pools from them (:func:`service.process.prepare_process`), and follows
 the repository's declared state like any other process.
 
 Workers coordinate through a private directory:
@@ -13,6 +14,9 @@ Workers coordinate through a private directory:
 * each claims the lowest free index ``i`` by locking ``worker-<i>.lock`` (a
   restarted worker takes the index of the one it replaces) and listens on
   ``worker-<i>.sock`` for its siblings;
+* a worker that writes a model's declared state (an admin call) tells the
+  others over those sockets, and they follow it at once rather than at their
+  next repository poll;
 * ``/metrics`` on the shared port answers for every worker: the worker that
   takes the scrape asks the others for their exposition over those sockets and
   labels each series with ``worker="<i>"``. Observations stay in each
@@ -78,6 +82,7 @@ class WorkerSlot:
         self.index, self._lock_fd = self._claim()
         self.socket_path = self.path(self.index)
         self._server: asyncio.AbstractServer | None = None
+        self._telling: set[asyncio.Task[dict[int, bytes | None]]] = set()
 
     def path(self, index: int) -> Path:
         return self.run_dir / f"worker-{index}.sock"
@@ -139,6 +144,12 @@ class WorkerSlot:
         finally:
             writer.close()
 
+    def tell_siblings_to_follow(self, model: str) -> None:
+        """Asks every sibling to read the declared state of ``model`` now (this worker has just written it)."""
+        task = asyncio.get_running_loop().create_task(self.gather(f"follow {model}"))
+        self._telling.add(task)
+        task.add_done_callback(self._telling.discard)
+
     async def gather(self, request: str) -> dict[int, bytes | None]:
         """Every sibling's answer (None for one that did not answer), by worker index."""
         others = [i for i in range(max(self.count, self.index + 1)) if i != self.index]
@@ -160,7 +171,7 @@ def join_workers() -> tuple[Settings, WorkerSlot]:
     """
     settings, _, run_dir, count = handed_over()
     slot = WorkerSlot(run_dir, count)
-    prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"))
+    prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"), slot.index)
     log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
     return settings, slot
 

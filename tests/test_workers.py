@@ -1,8 +1,8 @@
 """``ctrkit serve --workers 2``: two processes on one port, one set of settings, one declared state, one /metrics.
 
 Each worker reports (``GET /admin/models``) the settings it runs with and
-TensorFlow's thread pools; an admin call through the port reaches both workers
-through the repository; ``/metrics`` through the port holds every worker's
+TensorFlow's thread pools and the cores it is bound to; an admin call through
+the port reaches both workers at once (the worker that takes it tells the other); ``/metrics`` through the port holds every worker's
 series, labelled ``worker``; gRPC connections, on their own shared port, reach
 both workers too; SIGTERM lets the requests in flight in every worker finish and
 the command exit 0.
@@ -106,7 +106,7 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
     os.environ["CTR_TF_INTER_OP_THREADS"] = "2"  # an environment variable and options, all reach the workers
     try:
         process = start_service(repo, port, ["--grpc-port", str(grpc_port),
-            "--workers", "2", "--admin-token", TOKEN, "--poll-interval-s", "0.3", "--model-versions", "ads=1",
+            "--workers", "2", "--admin-token", TOKEN, "--poll-interval-s", "300", "--model-versions", "ads=1",
             "--tf-intra-op-threads", "1", "--max-queue-rows", "5000", "--request-timeout-ms", "20000",
             "--log-level", "info",
         ], log)
@@ -117,17 +117,23 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
         workers = by_worker(url, lambda a: a["models"] and a["models"][0]["serving"] == 1)
         pids = {w["process"]["pid"] for w in workers.values()}
         assert len(pids) == 2 and process.pid not in pids
+        usable = sorted(os.sched_getaffinity(0))
+        cores = [answer["process"]["cpus"] for answer in workers.values()]
+        if len(usable) >= 2:  # each worker bound to its own share of the cores (CTR_CPU_AFFINITY=auto)
+            assert sorted(sum(cores, [])) == usable and not set(cores[0]) & set(cores[1]), cores
         for answer in workers.values():
             assert answer["process"]["tf_threads"] == {"intra_op": 1, "inter_op": 2}
             settings = answer["process"]["settings"]
             assert settings["workers"] == 2 and settings["max_queue_rows"] == 5000
-            assert settings["poll_interval_s"] == 0.3 and settings["admin_token"] != TOKEN
+            assert settings["poll_interval_s"] == 300 and settings["admin_token"] != TOKEN
 
-        # an admin call through the port: whichever worker takes it, both follow the declared state
+        # an admin call through the port: whichever worker takes it, both follow the declared state, the other
+        # at once (told by the first), not at its next repository poll (300 s away)
         answer = httpx.post(f"{url}/admin/models/ads/versions/2:activate", headers=AUTH, timeout=60)
         assert answer.status_code == 200, answer.text
         generation = answer.json()["declared"]["generation"]
-        by_worker(url, lambda a: a["models"][0]["serving"] == 2 and a["models"][0]["applied_generation"] == generation)
+        by_worker(url, lambda a: a["models"][0]["serving"] == 2 and a["models"][0]["applied_generation"] == generation,
+                  timeout=30)
 
         # requests spread over both workers; /metrics through the port counts every one of them, per worker
         sent = 0

@@ -27,6 +27,7 @@ from service.deps import RegistryDep, require_admin
 from service.errors import PayloadError
 from service.http import json_response
 from service.names import escape, validate_model_name, validate_version
+from service.process import usable_cpus
 from service.registry import ModelRegistry, RegistryError
 
 __all__ = ["MAX_SPLIT_VERSIONS", "parse_split", "router"]
@@ -105,12 +106,14 @@ def _generations(registry: ModelRegistry, name: str) -> dict[str, Any]:
 
 
 def _process(request: Request) -> dict[str, Any]:
-    """The answering process: host, pid, worker index, TensorFlow's thread pools and its settings (token hidden)."""
+    """The answering process: host, pid, worker index, the cores it may run on, TensorFlow's thread pools and its
+    settings (token hidden)."""
     info = dict(request.app.state.process)
     tf = sys.modules.get("tensorflow")
     if tf is not None:
         info["tf_threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                               "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    info["cpus"] = usable_cpus()
     info["settings"] = request.app.state.settings.model_dump(mode="json")
     return info
 
