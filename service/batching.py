@@ -129,6 +129,7 @@ class Batcher:
         max_queue_rows: most rows waiting; beyond it :meth:`submit` raises :class:`Overloaded`.
         workers: model calls that may run at once.
         observer: optional receiver of queue-wait and model-call measurements.
+        thread_start: run first in each worker thread (the service lowers their priority there).
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class Batcher:
         max_queue_rows: int = 8192,
         workers: int = 1,
         observer: BatchObserver | None = None,
+        thread_start: Callable[[], None] | None = None,
     ) -> None:
         if max_batch_rows < 1 or max_queue_rows < 1 or workers < 1:
             raise ValueError("max_batch_rows, max_queue_rows and workers must be at least 1")
@@ -160,7 +162,8 @@ class Batcher:
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cost = CallCost()
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"batch-{name}")
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"batch-{name}",
+                                            initializer=thread_start)
 
     # -- state ------------------------------------------------------------------
     @property

@@ -3,7 +3,9 @@
 Logging is set up, a worker is bound to its share of the cores
 (``CTR_CPU_AFFINITY``, :func:`worker_cpus`), and TensorFlow's thread pools are
 sized from the settings, all before TensorFlow runs anything
-(:func:`service.runner.configure_threads`).
+(:func:`service.runner.configure_threads`). The model's threads later run at a
+lower priority than the event loop (``CTR_MODEL_NICENESS``,
+:func:`lower_priority`).
 """
 
 from __future__ import annotations
@@ -11,12 +13,17 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from service.settings import CpuAffinity, Settings
 
-__all__ = ["LOG_FORMAT", "bind_to_cpus", "cpu_quota", "default_workers", "prepare_process", "usable_cpus", "worker_cpus"]
+__all__ = [
+    "LOG_FORMAT", "bind_to_cpus", "cpu_quota", "default_workers", "lower_priority", "lower_tensorflow_threads",
+    "prepare_process", "usable_cpus", "worker_cpus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,42 @@ def bind_to_cpus(cpus: Sequence[int]) -> None:
             os.sched_setaffinity(tid, cpus)
         except ProcessLookupError:  # the thread has ended meanwhile
             pass
+
+
+def lower_priority(niceness: int, thread: int = 0) -> None:
+    """Sets one thread (``thread``: its native id, 0 for the calling one) ``niceness`` steps below the
+    process's main thread in scheduling priority (never higher than it is). Linux schedules threads one by
+    one; elsewhere this could apply to the whole process, so it is done only on Linux."""
+    if niceness <= 0 or not sys.platform.startswith("linux"):
+        return
+    who = thread or threading.get_native_id()
+    try:
+        target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + niceness)
+        if os.getpriority(os.PRIO_PROCESS, who) < target:
+            os.setpriority(os.PRIO_PROCESS, who, target)
+    except OSError as exc:  # the thread has ended, or the platform refuses
+        log.debug("cannot lower the priority of thread %d: %s", who, exc)
+
+
+def lower_tensorflow_threads(niceness: int) -> None:
+    """Lowers, once, the priority of TensorFlow's own threads (named ``tf_*``) that this process runs."""
+    if niceness <= 0 or not sys.platform.startswith("linux"):
+        return
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    for tid in tasks:
+        try:
+            name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if name.startswith("tf_") and int(tid) not in _LOWERED:
+            _LOWERED.add(int(tid))
+            lower_priority(niceness, int(tid))
+
+
+_LOWERED: set[int] = set()
 
 
 def prepare_process(settings: Settings, log_format: str = LOG_FORMAT, worker_index: int | None = None) -> None:

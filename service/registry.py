@@ -49,6 +49,7 @@ from service.errors import PayloadError, Unavailable
 from service.features import example_row, parse_features, probe_rows
 from service.metrics import ServiceMetrics
 from service.names import NAME_RE, VERSION_RE
+from service.process import lower_priority, lower_tensorflow_threads
 from service.runner import ModelRunner, check_signature
 from service.schemas import build_schemas
 from service.settings import Settings
@@ -399,7 +400,9 @@ class ModelRegistry:
         self._loader = loader
         self.models: dict[str, Model] = {}
         self.generation = 0
-        self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load")
+        # loading and warming up a version, like its calls, yields the core to the event loop
+        self._load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load",
+                                                 initializer=self._lower_this_thread)
         self._decoders: dict[tuple[Any, ...], Decoder] = {}
         self._warned: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -409,6 +412,9 @@ class ModelRegistry:
         self.on_declared: Callable[[str], None] | None = None
         self.initial_load_done = False
         self._initial_done = asyncio.Event()
+
+    def _lower_this_thread(self) -> None:
+        lower_priority(self.settings.model_niceness)
 
     # -- discovery ---------------------------------------------------------------
     def scan(self) -> dict[str, list[int]]:
@@ -826,8 +832,10 @@ class ModelRegistry:
                 max_queue_rows=s.max_queue_rows,
                 workers=s.model_workers,
                 observer=self.metrics.observer(mv.model, mv.version_label, outputs),
+                thread_start=self._lower_this_thread,
             )
             batcher.start()
+            lower_tensorflow_threads(s.model_niceness)  # its pools exist once a model has run
             for rows, seconds in timings:
                 batcher.cost.record(rows, seconds)
             mv.bundle, mv.spec, mv.decoder, mv.batcher = bundle, bundle.spec, decoder, batcher

@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="With several workers, auto binds each to its own share of the usable cores (one each when "
         "there are as many workers as cores); off leaves placement to the kernel.",
     )
+    model_niceness: int = Field(
+        4, ge=0, le=19,
+        description="How far below the event loop's the scheduling priority of the model's threads is (its calls, "
+        "TensorFlow's pools, loading): where they share a core, the loop, which reads, refuses and answers "
+        "requests, runs first (0: the same priority).",
+    )
     tf_intra_op_threads: int = Field(
         1, ge=0, description="TensorFlow threads inside one operation (0: one per core)."
     )

@@ -51,6 +51,17 @@ def by_worker(url: str, check, timeout: float = 60) -> dict[int, dict]:
     return seen
 
 
+def thread_niceness(pid: int, by: str = "id") -> dict:
+    """The nice value of each thread of ``pid``, by thread id or by thread name (Linux's ``/proc``)."""
+    found = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as f:
+            stat = f.read()
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        found[int(task) if by == "id" else name] = int(fields[16])  # the 19th field of stat: nice
+    return found
+
+
 def grpc_predict(target: str) -> float:
     """One TensorFlow Serving ``Predict`` of ``ROW`` over a new connection (the kernel picks the worker)."""
     import tensorflow as tf
@@ -121,6 +132,9 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
         cores = [answer["process"]["cpus"] for answer in workers.values()]
         if len(usable) >= 2:  # each worker bound to its own share of the cores (CTR_CPU_AFFINITY=auto)
             assert sorted(sum(cores, [])) == usable and not set(cores[0]) & set(cores[1]), cores
+        for pid in pids:  # TensorFlow's threads yield the core to the event loop (CTR_MODEL_NICENESS, 4)
+            assert thread_niceness(pid)[pid] == 0
+            assert {n for name, n in thread_niceness(pid, by="name").items() if name.startswith("tf_")} == {4}
         for answer in workers.values():
             assert answer["process"]["tf_threads"] == {"intra_op": 1, "inter_op": 2}
             settings = answer["process"]["settings"]

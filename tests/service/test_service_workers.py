@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
@@ -77,3 +78,25 @@ def test_a_worker_builds_the_same_guarded_http_protocol_as_one_process(monkeypat
     assert worker.__mro__[1] is alone.__mro__[1]
     assert [(worker.header_timeout, worker.body_timeout, worker.max_header_bytes)] == [
         (alone.header_timeout, alone.body_timeout, alone.max_header_bytes)] == [(2.5, 3.5, 12345)]
+
+
+def test_a_lowered_thread_runs_below_the_main_thread_and_is_never_raised():
+    import threading
+
+    from service.process import lower_priority
+
+    seen = []
+
+    def run():
+        me = threading.get_native_id()
+        lower_priority(3)
+        seen.append(os.getpriority(os.PRIO_PROCESS, me))
+        lower_priority(1)  # already lower than that: left as it is
+        seen.append(os.getpriority(os.PRIO_PROCESS, me))
+
+    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, base + 3)] * 2
+    assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == base  # the main thread is untouched
