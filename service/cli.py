@@ -90,7 +90,11 @@ def run(settings: Settings) -> None:
     if settings.workers > 1:
         from service.workers import serve_workers
 
-        serve_workers(settings)
+        try:
+            serve_workers(settings)
+        except RuntimeError as exc:  # a port in use: refused before any worker starts
+            print(f"ctrkit serve: {exc}", file=sys.stderr)
+            sys.exit(1)
         return
     import uvicorn
 

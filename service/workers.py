@@ -46,7 +46,10 @@ from typing import Any
 from service.process import LOG_FORMAT, prepare_process
 from service.settings import Settings, grpc_port_unusable
 
-__all__ = ["ENV", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "serve_workers", "settings_payload"]
+__all__ = [
+    "ENV", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "listen_on_own_socket", "port_group_socket",
+    "serve_workers", "settings_payload",
+]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +175,7 @@ def join_workers() -> tuple[Settings, WorkerSlot]:
     settings, _, run_dir, count = handed_over()
     slot = WorkerSlot(run_dir, count)
     prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"), slot.index)
+    listen_on_own_socket(settings.host, settings.port)
     log.info("worker %d (pid %d) of %d starting", slot.index, os.getpid(), slot.count)
     return settings, slot
 
@@ -221,16 +225,75 @@ def serve_workers(settings: Settings) -> None:
 
     check_grpc_port(settings)
 
+    from uvicorn.supervisors import Multiprocess
+
     run_dir = tempfile.mkdtemp(prefix="ctrkit-workers-")
     os.environ[ENV] = json.dumps({"settings": settings_payload(settings), "http": http_protocol(),
                                   "run_dir": run_dir, "workers": settings.workers})
     options = {**uvicorn_options(settings), "http": "service.worker_http:Protocol"}
+    # a worker importing TensorFlow or loading a model may not answer the supervisor's ping at once
+    config = uvicorn.Config("service.app:worker_app", factory=True, workers=settings.workers,
+                            timeout_worker_healthcheck=60, **options)
     try:
-        uvicorn.run(
-            "service.app:worker_app", factory=True, workers=settings.workers,
-            # a worker importing TensorFlow or loading a model may not answer the supervisor's ping at once
-            timeout_worker_healthcheck=60, **options,
-        )
+        with port_group_socket(settings.host, settings.port) as sock:
+            Multiprocess(config, sockets=[sock]).run()
     finally:
         os.environ.pop(ENV, None)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _reuseport_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_group_socket(host: str, port: int) -> socket.socket:
+    """The supervisor's socket: bound to the port (so that a port in use is an error before any worker starts)
+    with ``SO_REUSEPORT``, and never listening; each worker listens on a socket of its own in its place
+    (:func:`listen_on_own_socket`)."""
+    try:
+        sock = _reuseport_socket(host, port)
+    except OSError as exc:
+        raise RuntimeError(f"cannot listen on {host}:{port} (is the port in use?): {exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def listen_on_own_socket(host: str, port: int) -> None:
+    """Puts a socket of this worker's own (``SO_REUSEPORT``, same address) in place of the supervisor's socket
+    that uvicorn handed over, before uvicorn listens on it.
+
+    With one listening socket shared by every worker, the worker that wakes first accepts every connection
+    waiting (a client opening 32 keep-alive connections at once may get all of them on one worker, and keep
+    them there); with one socket each, the kernel spreads new connections over the workers by their addresses.
+    """
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            handed = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        try:
+            if (handed.type == socket.SOCK_STREAM and handed.family in (socket.AF_INET, socket.AF_INET6)
+                    and handed.getsockname()[1] in (port, *(() if port else (handed.getsockname()[1],)))
+                    and not handed.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                    and handed.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)):
+                bound = handed.getsockname()[1]
+                own = _reuseport_socket(host, bound)
+                os.dup2(own.fileno(), fd)
+                own.close()
+                log.info("listening on a socket of this worker's own (SO_REUSEPORT) on port %d", bound)
+                return
+        except OSError:
+            continue
+        finally:
+            handed.detach()  # the descriptor stays uvicorn's
+    log.warning("no socket handed over on port %d: sharing the supervisor's", port)

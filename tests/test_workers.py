@@ -10,6 +10,7 @@ the command exit 0.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -173,6 +174,20 @@ def test_two_workers_share_the_port_the_settings_the_state_and_the_metrics(tmp_p
         memory = samples(text, "process_resident_memory_bytes")
         print(f"\nrequests per worker: {requests}; resident memory per worker (MB): "
               f"{ {w: round(v / 2**20) for w, v in memory.items()} }")
+
+        # connections opened at once are spread over the workers (each listens on a socket of its own)
+        burst = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(32)]
+        try:
+            for conn in burst:
+                conn.connect()  # all open before any request
+            reached = {0: 0, 1: 0}
+            for conn in burst:
+                conn.request("GET", "/admin/models", headers=AUTH)
+                reached[json.loads(conn.getresponse().read())["process"]["worker"]] += 1
+            assert min(reached.values()) >= 4, reached
+        finally:
+            for conn in burst:
+                conn.close()
 
         # SIGTERM with requests in flight in both workers: every one finishes, the command exits 0
         pending: list[Pending] = []
