@@ -1,13 +1,16 @@
 """Several server processes on one port: ``ctrkit serve --workers N`` (``CTR_WORKERS``).
 
-uvicorn's supervisor binds the port once and starts N worker processes (spawn,
-so each imports TensorFlow itself and holds its own copy of every model); it
-restarts a worker that dies and, on SIGTERM, stops them all and waits while each
-drains its in-flight and queued requests. Every worker gets the settings the
-command line and the ``CTR_*`` variables gave the supervisor, binds itself to
-its share of the cores (``CTR_CPU_AFFINITY``) and sets TensorFlow's thread
-pools from them (:func:`service.process.prepare_process`), and follows
-the repository's declared state like any other process.
+uvicorn's supervisor binds the port and starts N worker processes (spawn, so
+each imports TensorFlow itself and holds its own copy of every model), each
+listening on a socket of its own on that port (:func:`listen_on_own_socket`);
+it restarts a worker that dies and, on SIGTERM, stops them all and waits while
+each drains its in-flight and queued requests; a worker whose supervisor dies,
+even killed outright, is stopped by the kernel (:func:`die_with_supervisor`).
+Every worker gets the settings the command line and the ``CTR_*`` variables
+gave the supervisor, binds itself to its share of the cores
+(``CTR_CPU_AFFINITY``) and sets TensorFlow's thread pools from them
+(:func:`service.process.prepare_process`), and follows the repository's
+declared state like any other process.
 
 Workers coordinate through a private directory:
 
@@ -37,7 +40,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -166,12 +171,30 @@ def handed_over() -> tuple[Settings, str, Path, int]:
     return Settings(**config["settings"]), config["http"], Path(config["run_dir"]), int(config["workers"])
 
 
+def die_with_supervisor() -> None:
+    """Has the kernel send this worker SIGTERM when its supervisor dies, even killed by SIGKILL (Linux), so that
+    no worker outlives it holding the port and a copy of the models; a worker whose supervisor is already gone
+    stops at once."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent.pid:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def join_workers() -> tuple[Settings, WorkerSlot]:
     """Sets a worker process up from what the supervisor handed over.
 
     Returns the supervisor's settings and this worker's slot, once logging and
     TensorFlow's thread pools are set (before TensorFlow runs anything).
     """
+    die_with_supervisor()
     settings, _, run_dir, count = handed_over()
     slot = WorkerSlot(run_dir, count)
     prepare_process(settings, LOG_FORMAT.replace("%(name)s", f"%(name)s [worker {slot.index}]"), slot.index)

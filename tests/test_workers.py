@@ -63,6 +63,15 @@ def thread_niceness(pid: int, by: str = "id") -> dict:
     return found
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "zombie" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
 def grpc_predict(target: str) -> float:
     """One TensorFlow Serving ``Predict`` of ``ROW`` over a new connection (the kernel picks the worker)."""
     import tensorflow as tf
@@ -225,3 +234,26 @@ def test_a_grpc_port_in_use_stops_the_workers_before_they_start(tmp_path):
     output = log.read_text()
     assert f"the gRPC server cannot listen on 127.0.0.1:{grpc_port} (is the port in use?" in output, output[-3000:]
     assert "Started parent process" not in output  # refused before any worker was started
+
+
+@pytest.mark.slow
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path):
+    repo = export_versions(tmp_path / "repo", "ads", 1)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    process = start_service(repo, port, ["--workers", "2", "--admin-token", TOKEN, "--poll-interval-s", "0"], log)
+    try:
+        wait_ready(url, process, 240, log)
+        pids = {w["process"]["pid"] for w in by_worker(url, lambda a: bool(a["models"])).values()}
+        process.kill()  # SIGKILL: the supervisor cannot stop its workers itself
+        process.wait(10)
+        deadline = time.monotonic() + 60
+        while any(map(running, pids)):
+            assert time.monotonic() < deadline, "a worker outlived its supervisor"
+            time.sleep(0.2)
+        with pytest.raises(httpx.ConnectError):  # nothing holds the port any more
+            httpx.get(f"{url}/healthz", timeout=5)
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -52,38 +52,44 @@ def test_sigterm_lets_running_grpc_calls_finish(deepfm_repo, deepfm_bundle):
         request.model_spec.name = "deepfm"
         for name, array in arrays_from_metadata(rows, inputs).items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
-        outcomes: list[tuple[float, float, object]] = []
+        # three clients calling back to back, so that calls are running whenever the signal comes
+        outcomes: list[list[tuple[float, float, object]]] = [[], [], []]
 
-        def calls():
-            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        def calls(mine):
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}",
+                                       options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
                 stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
                 while True:
                     sent = time.monotonic()
                     try:
                         answer = stub.Predict(request, timeout=20)
                     except grpc.RpcError as exc:
-                        outcomes.append((sent, time.monotonic(), exc.code()))
+                        mine.append((sent, time.monotonic(), exc.code()))
                         return
-                    outcomes.append((sent, time.monotonic(), tf.make_ndarray(answer.outputs["ctr"])))
+                    mine.append((sent, time.monotonic(), tf.make_ndarray(answer.outputs["ctr"])))
 
-        thread = threading.Thread(target=calls)
-        thread.start()
-        while len(outcomes) < 3:
+        threads = [threading.Thread(target=calls, args=(mine,)) for mine in outcomes]
+        for thread in threads:
+            thread.start()
+        while min(map(len, outcomes)) < 3:
             time.sleep(0.01)
-            assert thread.is_alive(), outcomes
+            assert all(thread.is_alive() for thread in threads), outcomes
         stopped = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        thread.join(60)
+        for thread in threads:
+            thread.join(60)
         assert process.wait(30) == 0
     finally:
         if process.poll() is None:
             process.kill()
         output = process.communicate()[0]
-    *answered, (_, _, refused) = outcomes
-    # Once stopped, new calls are refused: UNAVAILABLE when the connection is
-    # closed, CANCELLED when the call's stream opened as the server shut down
-    # (gRPC resets it); either way nothing was computed for it.
-    assert refused in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), output[-2000:]
+    answered = []
+    for *taken, (_, _, refused) in outcomes:
+        # Once stopped, new calls are refused: UNAVAILABLE when the connection is
+        # closed, CANCELLED when the call's stream opened as the server shut down
+        # (gRPC resets it); either way nothing was computed for it.
+        assert refused in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), output[-2000:]
+        answered += taken
     for _, _, scores in answered:  # every call the server took was answered in full
         np.testing.assert_allclose(scores, expected, atol=1e-5)
     assert any(sent < stopped < done for sent, done, _ in answered), "no call was running at SIGTERM"
