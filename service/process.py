@@ -84,13 +84,17 @@ def worker_cpus(index: int, workers: int, cpus: Sequence[int]) -> list[int]:
     return list(cpus[start:start + share + (index < extra)])
 
 
+def _threads() -> list[int]:
+    """The native ids of this process's threads (empty where ``/proc`` cannot tell)."""
+    try:
+        return [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:
+        return []
+
+
 def bind_to_cpus(cpus: Sequence[int]) -> None:
     """Binds every thread of this process, and the threads it starts later, to ``cpus``."""
-    try:
-        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
-    except OSError:
-        threads = [0]
-    for tid in threads:
+    for tid in _threads() or [0]:
         try:
             os.sched_setaffinity(tid, cpus)
         except ProcessLookupError:  # the thread has ended meanwhile
@@ -113,24 +117,17 @@ def lower_priority(niceness: int, thread: int = 0) -> None:
 
 
 def lower_tensorflow_threads(niceness: int) -> None:
-    """Lowers, once, the priority of TensorFlow's own threads (named ``tf_*``) that this process runs."""
+    """Lowers the priority of TensorFlow's own threads (named ``tf_*``) in this process; threads already lowered
+    stay as they are (:func:`lower_priority` never raises one)."""
     if niceness <= 0 or not sys.platform.startswith("linux"):
         return
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return
-    for tid in tasks:
+    for tid in _threads():
         try:
             name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
-        except OSError:
+        except OSError:  # ended meanwhile
             continue
-        if name.startswith("tf_") and int(tid) not in _LOWERED:
-            _LOWERED.add(int(tid))
-            lower_priority(niceness, int(tid))
-
-
-_LOWERED: set[int] = set()
+        if name.startswith("tf_"):
+            lower_priority(niceness, tid)
 
 
 def prepare_process(settings: Settings, log_format: str = LOG_FORMAT, worker_index: int | None = None) -> None:

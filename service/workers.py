@@ -224,8 +224,7 @@ def check_grpc_port(settings: Settings) -> None:
     """
     if not settings.grpc_port:
         return
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(settings.host), socket.SOCK_STREAM) as probe:
         # as gRPC binds: a connection of an earlier run still in TIME_WAIT does not make the port taken
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -265,9 +264,12 @@ def serve_workers(settings: Settings) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _reuseport_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
@@ -306,7 +308,7 @@ def listen_on_own_socket(host: str, port: int) -> None:
             continue
         try:
             if (handed.type == socket.SOCK_STREAM and handed.family in (socket.AF_INET, socket.AF_INET6)
-                    and handed.getsockname()[1] in (port, *(() if port else (handed.getsockname()[1],)))
+                    and (not port or handed.getsockname()[1] == port)  # port 0: the one the supervisor got
                     and not handed.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
                     and handed.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)):
                 bound = handed.getsockname()[1]
