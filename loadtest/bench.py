@@ -60,6 +60,7 @@ from loadtest.report import (  # noqa: E402
     format_cases,
     format_load_generator,
     format_overload,
+    format_raw_cpu,
     format_targets,
     plot,
 )
@@ -374,8 +375,10 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         spec = json.loads((version_dir / "feature_spec.json").read_text())
 
         _phase(started, f"[1/5] raw model in-process: {version_dir} ({len(spec['features'])} inputs)")
-        raw = raw_limits(version_dir, args.batch_sizes, args.raw_seconds, log=_log)
+        with procstat.CpuShares("children", {"bench": os.getpid()}) as raw_cpu:
+            raw = raw_limits(version_dir, args.batch_sizes, args.raw_seconds, log=_log)
         best = best_raw(raw)
+        _log("  " + format_raw_cpu({"raw_cpu_cores": raw_cpu.cores}).replace("\n", "\n  "))
 
         grpc_text = f", gRPC on {grpc_port}" if grpc_port else ""
         _phase(started, f"[2/5] starting ctrkit serve on port {args.port}{grpc_text} and the naive peer on "
@@ -431,6 +434,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "service_deadline_ms": deadline_ms,
         "raw": raw,
         "raw_best": best,
+        "raw_cpu_cores": raw_cpu.cores,
         "cases": [{"key": c.key, "title": c.title, "form": c.form, "rows": c.rows, "connections": c.connections,
                    "servers": list(c.servers), "runs": runs[c.key]} for c in cases],
         "protocols": protocols,
@@ -455,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ctrkit bench: {exc}", file=sys.stderr)
         return 2
     best = report["raw_best"]
-    _log(f"\nraw best: {best['rows_per_s']:,.0f} rows/s ({best['signature']}, {best['rows_per_call']:,} rows/call)\n")
+    _log(f"\nraw best: {best['rows_per_s']:,.0f} rows/s ({best['signature']}, {best['rows_per_call']:,} rows/call)")
+    _log(format_raw_cpu(report) + "\n")
     _log(format_cases(report) + "\n")
     _log(format_load_generator(report) + "\n")
     _log(format_overload(report) + "\n")

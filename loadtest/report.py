@@ -19,17 +19,22 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BUSY_ELSEWHERE",
     "TARGETS",
     "Target",
     "evaluate_targets",
     "format_cases",
     "format_load_generator",
     "format_overload",
+    "format_raw_cpu",
     "format_targets",
     "plot",
 ]
 
 Report = Mapping[str, Any]
+
+# cores that other processes may use while the raw model is measured before the bench says its limits are low
+BUSY_ELSEWHERE = 0.2
 
 
 def _runs(report: Report, key: str, server: str = "ctrkit") -> list[dict[str, Any]]:
@@ -216,6 +221,21 @@ def format_load_generator(report: Report) -> str:
                    f"it was near its limit: the figures may measure {generator}, not the server")
         lines.append(f"{generator} (one thread) used at most {share:.2f} of a core ({title}, {server}): {verdict}")
     return "\n".join(lines)
+
+
+def format_raw_cpu(report: Report) -> str:
+    """The CPU the raw model's measurement used and what the rest of the machine used meanwhile: other work
+    on the cores lowers the raw limits and so raises every ratio against them."""
+    cores = report.get("raw_cpu_cores") or {}
+    own, machine = cores.get("bench"), cores.get("machine")
+    if own is None or machine is None:
+        return "raw model phase: the machine's CPU shares could not be read here"
+    other = max(0.0, machine - own)
+    line = f"raw model phase: the bench used {own:.2f} cores, everything else {other:.2f}"
+    if other > BUSY_ELSEWHERE:
+        line += (f"\nwarning: other processes used {other:.2f} cores while the raw model was measured: its limits "
+                 "are low and every ratio against them high; run the bench again on a quiet machine")
+    return line
 
 
 def _statuses_text(run: Mapping[str, Any]) -> str:

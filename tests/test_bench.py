@@ -16,7 +16,7 @@ from loadtest import bench
 from loadtest.bundles import export_criteo_deepfm
 from loadtest.cases import BodyFactory, standard_cases
 from loadtest.protocols import case_bodies, protocol_cases
-from loadtest.report import evaluate_targets
+from loadtest.report import BUSY_ELSEWHERE, evaluate_targets, format_raw_cpu
 from loadtest.servers import port_in_use
 
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian package wrk)")
@@ -73,6 +73,10 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
             assert figures["rows_per_s"] > 0
             assert _close(figures["rows_per_s"], int(batch) * 1000 / figures["ms_per_call"])
     assert report["raw_best"]["rows_per_s"] == max(f["rows_per_s"] for b in raw.values() for f in b.values())
+    # what the machine did meanwhile, read from /proc: the bench itself and the machine as a whole
+    raw_cpu = report["raw_cpu_cores"]
+    assert raw_cpu["bench"] >= 0 and raw_cpu["machine"] >= 0
+    assert "rows/call)\nraw model phase: the bench used" in printed  # in the summary, under the raw best
 
     # every case, on the servers it names, each run's figures positive and consistent
     cases = {c["key"]: c for c in report["cases"]}
@@ -169,6 +173,15 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     refused = [p["latency_ms"] for p in overload["probes"] if p["status"] == 503]
     expected = float(np.percentile(refused, 99)) if refused else None
     assert overload["probe_503_p99_ms"] == (pytest.approx(expected) if refused else None)
+
+
+def test_a_busy_machine_during_the_raw_phase_is_reported():
+    quiet = format_raw_cpu({"raw_cpu_cores": {"bench": 1.0, "machine": 1.05}})
+    assert quiet == "raw model phase: the bench used 1.00 cores, everything else 0.05"
+    busy = format_raw_cpu({"raw_cpu_cores": {"bench": 1.0, "machine": 1.0 + BUSY_ELSEWHERE + 0.5}})
+    assert "warning: other processes used 0.70 cores while the raw model was measured" in busy
+    assert "run the bench again on a quiet machine" in busy
+    assert "could not be read" in format_raw_cpu({"raw_cpu_cores": {"children": 0.0}})
 
 
 def test_bench_without_wrk_names_the_package(tmp_path, monkeypatch, capsys):
