@@ -88,11 +88,11 @@ def run(settings: Settings) -> None:
     """Serves until SIGINT/SIGTERM; in-flight and queued requests finish first (in every worker)."""
     settings = resolved(settings)
     if settings.workers > 1:
-        from service.workers import serve_workers
+        from service.workers import PortUnavailable, serve_workers
 
         try:
             serve_workers(settings)
-        except RuntimeError as exc:  # a port in use: refused before any worker starts
+        except PortUnavailable as exc:  # refused before any worker starts
             print(f"ctrkit serve: {exc}", file=sys.stderr)
             sys.exit(1)
         return

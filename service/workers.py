@@ -52,8 +52,8 @@ from service.process import LOG_FORMAT, prepare_process
 from service.settings import Settings, grpc_port_unusable
 
 __all__ = [
-    "ENV", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "listen_on_own_socket", "port_group_socket",
-    "serve_workers", "settings_payload",
+    "ENV", "PortUnavailable", "WorkerSlot", "check_grpc_port", "handed_over", "join_workers", "listen_on_own_socket",
+    "port_group_socket", "serve_workers", "settings_payload",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,10 @@ def handed_over() -> tuple[Settings, str, Path, int]:
     return Settings(**config["settings"]), config["http"], Path(config["run_dir"]), int(config["workers"])
 
 
+class PortUnavailable(RuntimeError):
+    """The HTTP or gRPC port cannot be bound: found before any worker starts."""
+
+
 def die_with_supervisor() -> None:
     """Has the kernel send this worker SIGTERM when its supervisor dies, even killed by SIGKILL (Linux), so that
     no worker outlives it holding the port and a copy of the models; a worker whose supervisor is already gone
@@ -204,7 +208,7 @@ def join_workers() -> tuple[Settings, WorkerSlot]:
 
 
 def check_grpc_port(settings: Settings) -> None:
-    """Raises RuntimeError naming the address when the gRPC port is taken.
+    """Raises :class:`PortUnavailable` naming the address when the gRPC port is taken.
 
     The workers then share the port (``SO_REUSEPORT``, :mod:`service.grpc_server`), which would let them
     bind beside another program's socket without an error; this check keeps a port in use an error.
@@ -230,7 +234,7 @@ def check_grpc_port(settings: Settings) -> None:
         try:
             probe.bind((settings.host, settings.grpc_port))
         except OSError as exc:
-            raise RuntimeError(grpc_port_unusable(settings.host, settings.grpc_port, exc)) from exc
+            raise PortUnavailable(grpc_port_unusable(settings.host, settings.grpc_port, exc)) from exc
 
 
 def serve_workers(settings: Settings) -> None:
@@ -287,7 +291,7 @@ def port_group_socket(host: str, port: int) -> socket.socket:
     try:
         sock = _reuseport_socket(host, port)
     except OSError as exc:
-        raise RuntimeError(f"cannot listen on {host}:{port} (is the port in use?): {exc}") from exc
+        raise PortUnavailable(f"cannot listen on {host}:{port} (is the port in use?): {exc}") from exc
     sock.set_inheritable(True)
     return sock
 

@@ -75,7 +75,8 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     assert report["raw_best"]["rows_per_s"] == max(f["rows_per_s"] for b in raw.values() for f in b.values())
     # what the machine did meanwhile, read from /proc: the bench itself and the machine as a whole
     raw_cpu = report["raw_cpu_cores"]
-    assert raw_cpu["bench"] >= 0 and raw_cpu["machine"] >= 0
+    assert raw_cpu["bench"] > 0  # loading and calling the model
+    assert raw_cpu["machine"] >= raw_cpu["bench"] - 0.05  # the machine counts the bench too (to a clock tick)
     assert "rows/call)\nraw model phase: the bench used" in printed  # in the summary, under the raw best
 
     # every case, on the servers it names, each run's figures positive and consistent
