@@ -228,13 +228,19 @@ def check_grpc_port(settings: Settings) -> None:
     """
     if not settings.grpc_port:
         return
-    with socket.socket(_family(settings.host), socket.SOCK_STREAM) as probe:
-        # as gRPC binds: a connection of an earlier run still in TIME_WAIT does not make the port taken
+    try:
+        _probe_bind(settings.host, settings.grpc_port)
+    except OSError as exc:
+        raise PortUnavailable(grpc_port_unusable(settings.host, settings.grpc_port, exc)) from exc
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Binds ``port`` for a moment without ``SO_REUSEPORT``, which fails beside any socket on it, one of
+    another ctrkit's port group included (raises ``OSError``). A connection of an earlier run still in
+    TIME_WAIT does not make the port taken."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((settings.host, settings.grpc_port))
-        except OSError as exc:
-            raise PortUnavailable(grpc_port_unusable(settings.host, settings.grpc_port, exc)) from exc
+        probe.bind((host, port))
 
 
 def serve_workers(settings: Settings) -> None:
@@ -285,10 +291,12 @@ def _reuseport_socket(host: str, port: int) -> socket.socket:
 
 
 def port_group_socket(host: str, port: int) -> socket.socket:
-    """The supervisor's socket: bound to the port (so that a port in use is an error before any worker starts)
-    with ``SO_REUSEPORT``, and never listening; each worker listens on a socket of its own in its place
-    (:func:`listen_on_own_socket`)."""
+    """The supervisor's socket: bound to the port (so that a port in use, by another ctrkit's workers too, is
+    an error before any worker starts) with ``SO_REUSEPORT``, and never listening; each worker listens on a
+    socket of its own in its place (:func:`listen_on_own_socket`)."""
     try:
+        if port:  # port 0 takes a free one
+            _probe_bind(host, port)
         sock = _reuseport_socket(host, port)
     except OSError as exc:
         raise PortUnavailable(f"cannot listen on {host}:{port} (is the port in use?): {exc}") from exc

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 
 import numpy as np
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.metrics import ServiceMetrics, merge_expositions
 from service.settings import Settings
-from service.workers import WorkerSlot, settings_payload
+from service.workers import PortUnavailable, WorkerSlot, port_group_socket, settings_payload
 
 
 def test_workers_get_exactly_the_supervisors_settings(monkeypatch):
@@ -100,3 +102,18 @@ def test_a_lowered_thread_runs_below_the_main_thread_and_is_never_raised():
     thread.join()
     assert seen == [min(19, base + 3)] * 2
     assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == base  # the main thread is untouched
+
+
+def test_a_port_another_services_workers_listen_on_is_refused():
+    """Another ctrkit's workers listen with SO_REUSEPORT, which would let a second port group join theirs and
+    split the traffic between two services: the supervisor refuses the port instead."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(PortUnavailable, match=f"cannot listen on 127.0.0.1:{port} \\(is the port in use\\?"):
+            port_group_socket("127.0.0.1", port)
+    with port_group_socket("127.0.0.1", port) as sock:  # free again: bound, as the workers' group
+        assert sock.getsockname()[1] == port
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
