@@ -20,17 +20,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.requestgen import RequestGenerator, context_features, dumps, ranking_as_rows
+from loadtest.requestgen import (
+    RequestGenerator,
+    context_features,
+    dumps,
+    ranking_as_rows,
+    ranking_candidates_as_columns,
+)
 from loadtest.wrk import Body
 
-__all__ = ["BOTH", "CTRKIT", "FORMS", "OVERLOAD_KEY", "BodyFactory", "Case", "overload_case", "standard_cases"]
+__all__ = ["BOTH", "CTRKIT", "FORMS", "OVERLOAD_KEY", "RANKING_FORMS", "BodyFactory", "Case", "overload_case", "standard_cases"]
 
 CTRKIT = ("ctrkit",)
 BOTH = ("ctrkit", "naive")
 OVERLOAD_KEY = "overload"
-# body forms: rows (instances), columns (inputs), ranking (context + candidates),
+# body forms: rows (instances), columns (inputs), ranking (context + candidates as rows),
+# ranking_columns (the same ranking bodies with the candidates as columns),
 # ranking_rows (the ranking bodies' rows in row form, the context merged into each candidate)
-FORMS = ("rows", "columns", "ranking", "ranking_rows")
+FORMS = ("rows", "columns", "ranking", "ranking_columns", "ranking_rows")
+RANKING_FORMS = ("ranking", "ranking_columns")
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ def standard_cases() -> list[Case]:
         Case("100columns_32conn", "100 rows (column form), 32 connections", "columns", 100, 32, CTRKIT),
         Case("ranking_32conn", "ranking, 100 candidates, half the features in the context, 32 connections",
              "ranking", 100, 32, CTRKIT),
+        Case("ranking_columns_32conn", "ranking, the same bodies with the candidates as columns, 32 connections",
+             "ranking_columns", 100, 32, CTRKIT),
         Case("ranking_rows_32conn", "the same ranking rows in row form, 32 connections", "ranking_rows", 100, 32,
              CTRKIT),
     ]
@@ -94,13 +104,15 @@ class BodyFactory:
 
     def payload(self, form: str, rows: int, index: int) -> dict[str, Any]:
         """Body ``index`` (0 to ``count - 1``) of a form and size, as a dict."""
-        # ranking_rows draws what ranking draws: the same rows
-        key = f"{self.seed}:{form.removesuffix('_rows')}:{rows}:{index}"
+        # ranking_columns and ranking_rows draw what ranking draws: the same rows
+        key = f"{self.seed}:{'ranking' if form.startswith('ranking') else form}:{rows}:{index}"
         generator = RequestGenerator(self.spec, seed=zlib.crc32(key.encode()))
         if form in ("rows", "columns"):
             return generator.payload(rows, form)
         if form == "ranking":
             return generator.ranking_payload(rows, self.context)
+        if form == "ranking_columns":
+            return ranking_candidates_as_columns(generator.ranking_payload(rows, self.context))
         if form == "ranking_rows":
             return ranking_as_rows(generator.ranking_payload(rows, self.context))
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")

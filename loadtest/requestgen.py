@@ -39,6 +39,7 @@ __all__ = [
     "dumps",
     "parse_rows_option",
     "ranking_as_rows",
+    "ranking_candidates_as_columns",
     "zipf_cum_weights",
 ]
 
@@ -83,6 +84,13 @@ def context_features(spec: Mapping[str, Any]) -> list[str]:
     context = [name for names in by_kind.values() for name in names[: (len(names) + 1) // 2]]
     context += [e["name"] for e in spec["features"] if e.get("kind") == "weight" and e["weight_of"] in context]
     return context
+
+
+def ranking_candidates_as_columns(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The same ranking body with its candidates in column form: one list of values per candidate feature."""
+    candidates = payload["candidates"]
+    names = list(dict.fromkeys(name for candidate in candidates for name in candidate))
+    return {**payload, "candidates": {name: [c.get(name) for c in candidates] for name in names}}
 
 
 def ranking_as_rows(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
 
     # the targets: every figure of the issues' tables, computed from the figures above
     targets = {t["figure"]: t for t in report["targets"]}
-    assert len(targets) == 14
+    assert len(targets) == 15
     one = cases["1row_1conn"]["runs"]
     p50_ratio = targets["1 row, 1 connection: p50, ctrkit / naive peer"]["values"][0]
     assert _close(p50_ratio, one["ctrkit"][0]["latency_ms"]["p50"] / one["naive"][0]["latency_ms"]["p50"])
@@ -141,6 +141,13 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
     raw_ratio = targets["100 rows (row form), 32 connections: rows/s / raw best"]["values"][0]
     assert _close(raw_ratio, rows["rows_per_s"] / report["raw_best"]["rows_per_s"])
     assert len(targets["100 rows (row and column forms), 32 connections: p99 / p50"]["values"]) == 2
+    twin = cases["ranking_rows_32conn"]["runs"]["ctrkit"][0]["rows_per_s"]
+    for figure, key in (("ranking, 100 candidates, half the features in the context: rows/s / same rows in row form",
+                         "ranking_32conn"),
+                        ("the same ranking with the candidates as columns: rows/s / same rows in row form",
+                         "ranking_columns_32conn")):
+        [value] = targets[figure]["values"]
+        assert _close(value, cases[key]["runs"]["ctrkit"][0]["rows_per_s"] / twin)
     for figure, key in (("100 rows over OIP REST with binary tensors, 32 concurrent: rows/s / raw best",
                          "oip_binary_100rows_32"),
                         ("100 rows over TensorFlow Serving gRPC, 32 concurrent: rows/s / raw best",
@@ -157,7 +164,7 @@ def test_bench_report_is_complete_and_consistent(tiny_bundle, tmp_path, capsys):
                                     f"partly ({sum(met)} of {len(met)} runs)")
     # a run without the protocol cases (--no-protocols) says their figures were not measured
     without = {t["figure"]: t for t in evaluate_targets({**report, "protocols": None})}
-    assert [f for f, t in without.items() if t["status"] == "not measured"] == list(targets)[8:11]
+    assert [f for f, t in without.items() if t["status"] == "not measured"] == list(targets)[9:12]
 
     # overload: statuses from wrk, rows/s answered 200 from them, the probes against the service's deadline
     overload = report["overload"]
@@ -246,13 +253,19 @@ def test_case_bodies(tiny_bundle):
         elif case.form == "ranking":
             assert all(set(b["context"]) == {"C1", "C2", "I1", "I2"} and len(b["candidates"]) == case.rows
                        for b in bodies)
+        elif case.form == "ranking_columns":
+            assert all(set(b["context"]) == {"C1", "C2", "I1", "I2"} and isinstance(b["candidates"], dict)
+                       and all(len(values) == case.rows for values in b["candidates"].values()) for b in bodies)
         else:
             assert all(len(b["instances"]) == case.rows for b in bodies)
     # the row-form twin of the ranking case scores exactly the ranking bodies' rows
     ranking = [json.loads(b.content) for b in factory.bodies("ranking", 100)]
     twins = [json.loads(b.content) for b in factory.bodies("ranking_rows", 100)]
-    for body, twin in zip(ranking, twins):
+    columns = [json.loads(b.content) for b in factory.bodies("ranking_columns", 100)]
+    for body, twin, columnar in zip(ranking, twins, columns):
         assert twin["instances"] == [{**body["context"], **c} for c in body["candidates"]]
+        assert columnar["context"] == body["context"]
+        assert columnar["candidates"] == {k: [c[k] for c in body["candidates"]] for k in body["candidates"][0]}
     assert BodyFactory(spec, count=3).bodies("rows", 5) == factory.bodies("rows", 5)  # reproducible
 
 

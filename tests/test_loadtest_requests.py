@@ -12,6 +12,7 @@ from loadtest.requestgen import (
     context_features,
     parse_rows_option,
     ranking_as_rows,
+    ranking_candidates_as_columns,
     zipf_cum_weights,
 )
 from ctrkit.export import PackedLayout
@@ -122,9 +123,14 @@ def test_ranking_payload_and_its_rows():
     # both are valid requests for the service, scoring the same values
     features = parse_features(SPEC)
     decoder = Decoder(features, PackedLayout.from_entries(SPEC["features"]), build_schemas("m", 1, features, ["ctr"], 100))
+    columnar = ranking_candidates_as_columns(payload)
+    assert columnar["model"] == "m" and columnar["context"] == payload["context"]
+    assert all(len(values) == 7 for values in columnar["candidates"].values())
     ranking, merged = decoder.decode(json.dumps(payload).encode()), decoder.decode(json.dumps(rows).encode())
-    assert ranking.rows == merged.rows == 7
+    by_columns = decoder.decode(json.dumps(columnar).encode())
+    assert ranking.rows == merged.rows == by_columns.rows == 7
     for group, matrix in ranking.packed.items():
         np.testing.assert_array_equal(matrix, merged.packed[group])
+        np.testing.assert_array_equal(matrix, by_columns.packed[group])
     with pytest.raises(ValueError, match="not in the spec"):
         generator.ranking_payload(3, ["nope"])
