@@ -111,7 +111,7 @@ class _Group:
         return np.zeros((n, self.width), dtype=self.dtype)
 
 
-_fields_set = attrgetter("model_fields_set")
+_fields_set = attrgetter("__pydantic_fields_set__")
 
 
 class Decoder:
@@ -275,10 +275,11 @@ class Decoder:
             if built is not None:
                 return built
         sink = _Sink("candidates")
-        if isinstance(candidates, list):
+        rows_form = isinstance(candidates, list)
+        if rows_form:
             n = len(candidates)
             rows = list(map(vars, candidates))
-            sent = set().union(*(c.model_fields_set for c in candidates))
+            sent = set().union(*map(_fields_set, candidates))
             columns: dict[str, Any] = {f.name: [row[f.name] for row in rows] for f in self.features if f.name in sent}
         else:
             columns = {k: v for k, v in vars(candidates).items() if v is not None}
@@ -306,7 +307,8 @@ class Decoder:
                     sink.add(f.name, None, "missing required feature (give it in the context or in every candidate)",
                              "missing", loc=["body", "candidates", f.name])
                 continue
-            holes = [i for i, v in enumerate(values) if v is None] if None in values else []
+            # candidates sent as rows leave None where one omits the feature; columns hold no None
+            holes = [i for i, v in enumerate(values) if v is None] if rows_form and None in values else []
             if holes:
                 if f.required:
                     for i in holes:
@@ -326,7 +328,7 @@ class Decoder:
         or has a default. Each group's matrix is one ``np.array`` over the candidates' values with the
         context's values written across it. None for anything else (the general path then builds the
         request or names its problems)."""
-        sent = candidates[0].model_fields_set
+        sent = _fields_set(candidates[0])
         if not all(map(sent.__eq__, map(_fields_set, candidates))) or not sent.isdisjoint(shared):
             return None
         rows = list(map(vars, candidates))

@@ -126,6 +126,9 @@ def test_ranking_of_scalar_features_builds_the_rows_matrices_whatever_the_candid
     null = [{"I2": 1.0}, {"I2": None}, {"I2": 2.0}]
     [item] = errors_of(decoder, {"context": context, "candidates": null}).errors
     assert item["feature"] == "I2" and item["row"] == 1 and item["msg"].endswith("missing required feature")
+    # candidates as columns: a null is no value of the feature's type, named by feature and row too
+    [item] = errors_of(decoder, {"context": context, "candidates": {"I2": [1.0, None, 2.0]}}).errors
+    assert item["feature"] == "I2" and item["row"] == 1, item
     missing = [{"I1": 1.0}] * 3
     [item] = errors_of(decoder, {"context": context, "candidates": missing}).errors
     assert item["feature"] == "I2" and "give it in the context or in every candidate" in item["msg"]
