@@ -29,7 +29,9 @@ from loadtest.requestgen import (
 )
 from loadtest.wrk import Body
 
-__all__ = ["BOTH", "CTRKIT", "FORMS", "OVERLOAD_KEY", "RANKING_FORMS", "BodyFactory", "Case", "overload_case", "standard_cases"]
+__all__ = [
+    "BOTH", "CTRKIT", "FORMS", "OVERLOAD_KEY", "RANKING_FORMS", "BodyFactory", "Case", "overload_case", "standard_cases",
+]
 
 CTRKIT = ("ctrkit",)
 BOTH = ("ctrkit", "naive")
