@@ -87,10 +87,14 @@ def context_features(spec: Mapping[str, Any]) -> list[str]:
 
 
 def ranking_candidates_as_columns(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The same ranking body with its candidates in column form: one list of values per candidate feature."""
+    """The same ranking body with its candidates in column form: one list of values per candidate feature.
+
+    Every candidate must send the same features (a column holds one value per candidate, never a null)."""
     candidates = payload["candidates"]
-    names = list(dict.fromkeys(name for candidate in candidates for name in candidate))
-    return {**payload, "candidates": {name: [c.get(name) for c in candidates] for name in names}}
+    names = list(candidates[0]) if candidates else []
+    if any(candidate.keys() != candidates[0].keys() for candidate in candidates):
+        raise ValueError("candidates as columns need every candidate to send the same features")
+    return {**payload, "candidates": {name: [c[name] for c in candidates] for name in names}}
 
 
 def ranking_as_rows(payload: Mapping[str, Any]) -> dict[str, Any]:

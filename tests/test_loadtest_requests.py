@@ -126,6 +126,9 @@ def test_ranking_payload_and_its_rows():
     columnar = ranking_candidates_as_columns(payload)
     assert columnar["model"] == "m" and columnar["context"] == payload["context"]
     assert all(len(values) == 7 for values in columnar["candidates"].values())
+    uneven = {**payload, "candidates": [payload["candidates"][0], {"C1": "x"}]}
+    with pytest.raises(ValueError, match="same features"):
+        ranking_candidates_as_columns(uneven)
     ranking, merged = decoder.decode(json.dumps(payload).encode()), decoder.decode(json.dumps(rows).encode())
     by_columns = decoder.decode(json.dumps(columnar).encode())
     assert ranking.rows == merged.rows == by_columns.rows == 7
